@@ -1,0 +1,128 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/berth-project/berth/internal/config"
+	"github.com/berth-project/berth/internal/cri"
+	"github.com/berth-project/berth/internal/criserver"
+	"github.com/berth-project/berth/internal/docker"
+	"github.com/berth-project/berth/internal/host"
+	"github.com/berth-project/berth/internal/network"
+	"github.com/berth-project/berth/internal/sandbox"
+	"github.com/moby/moby/client"
+	"github.com/spf13/cobra"
+)
+
+func newServe(errOut io.Writer) *cobra.Command {
+	cfg := config.DefaultServe()
+	binDirs := strings.Join(cfg.CNIBinDirs, string(filepath.ListSeparator))
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the Kubernetes CRI on a unix socket, backed by Docker Engine",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg.CNIBinDirs = filepath.SplitList(binDirs)
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			return serve(ctx, cfg, errOut)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Listen, "listen", cfg.Listen, "CRI endpoint to serve (unix:///path)")
+	f.StringVar(&cfg.DockerHost, "docker-host", cfg.DockerHost, "Docker Engine endpoint (default $DOCKER_HOST, else unix:///var/run/docker.sock)")
+	f.StringVar(&cfg.RootDir, "root-dir", cfg.RootDir, "directory for berth's state (sandbox checkpoints, CNI cache)")
+	f.StringVar(&cfg.PauseImage, "pod-infra-image", cfg.PauseImage, "image of each pod's infra (pause) container")
+	f.StringVar(&cfg.CNIConfDir, "cni-conf-dir", cfg.CNIConfDir, "directory of CNI network configs")
+	f.StringVar(&binDirs, "cni-bin-dir", binDirs, "colon-separated directories of CNI plugins")
+	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn, error")
+	f.DurationVar(&cfg.StopGrace, "shutdown-grace", cfg.StopGrace, "how long in-flight calls may finish on SIGTERM")
+	return cmd
+}
+
+func serve(ctx context.Context, cfg config.Serve, errOut io.Writer) error {
+	level, err := config.ParseLevel(cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	log := newLogger(errOut, level)
+	if err := os.MkdirAll(cfg.RootDir, 0o700); err != nil {
+		return fmt.Errorf("root dir: %w", err)
+	}
+	if err := os.Chmod(cfg.RootDir, 0o700); err != nil {
+		return fmt.Errorf("root dir: %w", err)
+	}
+	h, err := host.Detect()
+	if err != nil {
+		return fmt.Errorf("detect host limits: %w", err)
+	}
+	log.Info("host limits", "summary", host.Describe(h))
+
+	dc, err := docker.New(cfg.DockerHost)
+	if err != nil {
+		return err
+	}
+	defer dc.Close()
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ping, err := dc.Ping(pingCtx, client.PingOptions{NegotiateAPIVersion: true})
+	cancel()
+	if err != nil {
+		// The kubelet sees RuntimeReady false until Docker answers;
+		// berth itself keeps serving.
+		log.Warn("docker not reachable yet", "host", cfg.DockerHost, "error", err)
+	} else {
+		log.Info("docker", "host", cfg.DockerHost, "api_version", dc.ClientVersion(), "server_api_version", ping.APIVersion)
+		if info, err := dc.Info(ctx, client.InfoOptions{}); err == nil {
+			// Docker's systemd driver wants slice names, not paths.
+			h.SystemdCgroup = info.Info.CgroupDriver == "systemd"
+		}
+	}
+
+	net, err := network.New(network.Options{
+		ConfDir: cfg.CNIConfDir, BinDirs: cfg.CNIBinDirs, CacheDir: filepath.Join(cfg.RootDir, "cni-cache"),
+	})
+	if err != nil {
+		return err
+	}
+	store, err := sandbox.NewStore(filepath.Join(cfg.RootDir, "sandboxes"))
+	if err != nil {
+		return err
+	}
+	svc, err := cri.New(cri.Options{
+		Docker: dc, Network: net, Sandboxes: store, Host: h, PauseImage: cfg.PauseImage,
+		HostResolvConf: cfg.ResolvConf, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	srv, err := criserver.New(criserver.Options{Service: svc, Logger: log})
+	if err != nil {
+		return err
+	}
+	l, err := criserver.Listen(cfg.Listen)
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	log.Info("serving CRI", "listen", cfg.Listen, "version", cri.Version)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "grace", cfg.StopGrace)
+	srv.Stop(cfg.StopGrace)
+	return <-errc
+}

@@ -1,0 +1,95 @@
+// Package config holds berth serve's settings: the one place flags,
+// environment and defaults meet, validated before anything starts.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Serve is the configuration of `berth serve`.
+type Serve struct {
+	Listen     string
+	DockerHost string
+	RootDir    string
+	PauseImage string
+	CNIConfDir string
+	CNIBinDirs []string
+	LogLevel   string
+	StopGrace  time.Duration
+	ResolvConf string
+}
+
+// Defaults.
+const (
+	DefaultListen     = "unix:///run/berth/berth.sock"
+	DefaultDockerHost = "unix:///var/run/docker.sock"
+	DefaultRootDir    = "/var/lib/berth"
+	DefaultCNIConfDir = "/etc/cni/net.d"
+	DefaultCNIBinDirs = "/opt/cni/bin:/usr/lib/cni"
+)
+
+// DefaultServe is the configuration with every default applied; DOCKER_HOST
+// wins over the built-in Docker socket, as for the docker CLI.
+func DefaultServe() Serve {
+	docker := os.Getenv("DOCKER_HOST")
+	if docker == "" {
+		docker = DefaultDockerHost
+	}
+	return Serve{
+		Listen:     DefaultListen,
+		DockerHost: docker,
+		RootDir:    DefaultRootDir,
+		PauseImage: DefaultPauseImage,
+		CNIConfDir: DefaultCNIConfDir,
+		CNIBinDirs: filepath.SplitList(DefaultCNIBinDirs),
+		LogLevel:   "info",
+		StopGrace:  10 * time.Second,
+		ResolvConf: "/etc/resolv.conf",
+	}
+}
+
+// Validate reports every invalid setting at once.
+func (c Serve) Validate() error {
+	var errs []error
+	if c.Listen == "" {
+		errs = append(errs, errors.New("--listen: empty"))
+	} else if !strings.HasPrefix(c.Listen, "unix://") && !strings.HasPrefix(c.Listen, "/") {
+		errs = append(errs, fmt.Errorf("--listen %q: must be unix:///path", c.Listen))
+	}
+	if !filepath.IsAbs(c.RootDir) {
+		errs = append(errs, fmt.Errorf("--root-dir %q: must be absolute", c.RootDir))
+	}
+	if !filepath.IsAbs(c.CNIConfDir) {
+		errs = append(errs, fmt.Errorf("--cni-conf-dir %q: must be absolute", c.CNIConfDir))
+	}
+	for _, d := range c.CNIBinDirs {
+		if !filepath.IsAbs(d) {
+			errs = append(errs, fmt.Errorf("--cni-bin-dir %q: must be absolute", d))
+		}
+	}
+	if c.PauseImage == "" {
+		errs = append(errs, errors.New("--pod-infra-image: empty"))
+	}
+	if _, err := ParseLevel(c.LogLevel); err != nil {
+		errs = append(errs, err)
+	}
+	if c.StopGrace < 0 {
+		errs = append(errs, fmt.Errorf("--shutdown-grace %s: negative", c.StopGrace))
+	}
+	return errors.Join(errs...)
+}
+
+// ParseLevel reads a --log-level value.
+func ParseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("--log-level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}

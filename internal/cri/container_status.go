@@ -1,0 +1,204 @@
+package cri
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+
+	"github.com/berth-project/berth/internal/naming"
+	"github.com/moby/moby/api/types/container"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// Reasons of an exited container, as the kubelet and kubectl show them.
+const (
+	reasonOOMKilled = "OOMKilled"
+	reasonCompleted = "Completed"
+	reasonError     = "Error"
+)
+
+// ContainerStatus reports one container.
+func (s *Service) ContainerStatus(ctx context.Context, req *runtimeapi.ContainerStatusRequest) (*runtimeapi.ContainerStatusResponse, error) {
+	c, err := s.inspectOwned(ctx, req.GetContainerId(), naming.TypeContainer)
+	if err != nil {
+		return nil, err
+	}
+	meta, err := c.labels.ContainerMetadata()
+	if err != nil {
+		return nil, err
+	}
+	st := &runtimeapi.ContainerStatus{
+		Id:          c.c.ID,
+		Metadata:    meta,
+		State:       containerState(c.c.State),
+		CreatedAt:   createdAt(c.labels, c.c.Created),
+		Image:       &runtimeapi.ImageSpec{Image: c.labels.Image},
+		ImageRef:    c.c.Image,
+		ImageId:     c.c.Image,
+		Labels:      c.labels.Labels,
+		Annotations: c.labels.Annotations,
+		LogPath:     c.labels.LogPath,
+		Mounts:      mountsOf(c.c.HostConfig, s.etcPathSet(c.labels.SandboxID)),
+		Resources:   resourcesOf(c.c.HostConfig),
+	}
+	if ps := c.c.State; ps != nil {
+		st.StartedAt = parseTime(ps.StartedAt)
+		if st.State == runtimeapi.ContainerState_CONTAINER_EXITED {
+			st.FinishedAt = parseTime(ps.FinishedAt)
+			st.ExitCode = int32(ps.ExitCode)
+			st.Reason, st.Message = exitReason(ps)
+		}
+	}
+	resp := &runtimeapi.ContainerStatusResponse{Status: st}
+	if req.GetVerbose() {
+		info := map[string]any{"pid": pidOf(c.c.State), "sandboxID": c.labels.SandboxID}
+		if c.c.Config != nil {
+			info["config"] = map[string]any{"entrypoint": c.c.Config.Entrypoint, "cmd": c.c.Config.Cmd, "user": c.c.Config.User}
+		}
+		b, _ := json.Marshal(info)
+		resp.Info = map[string]string{"info": string(b)}
+	}
+	return resp, nil
+}
+
+func containerState(st *container.State) runtimeapi.ContainerState {
+	switch {
+	case st == nil:
+		return runtimeapi.ContainerState_CONTAINER_UNKNOWN
+	case st.Running || st.Paused || st.Restarting:
+		return runtimeapi.ContainerState_CONTAINER_RUNNING
+	case st.Status == container.StateCreated && parseTime(st.StartedAt) == 0:
+		return runtimeapi.ContainerState_CONTAINER_CREATED
+	default:
+		return runtimeapi.ContainerState_CONTAINER_EXITED
+	}
+}
+
+func summaryState(state container.ContainerState) runtimeapi.ContainerState {
+	switch state {
+	case container.StateRunning, container.StatePaused, container.StateRestarting:
+		return runtimeapi.ContainerState_CONTAINER_RUNNING
+	case container.StateCreated:
+		return runtimeapi.ContainerState_CONTAINER_CREATED
+	case container.StateExited, container.StateDead, container.StateRemoving:
+		return runtimeapi.ContainerState_CONTAINER_EXITED
+	default:
+		return runtimeapi.ContainerState_CONTAINER_UNKNOWN
+	}
+}
+
+func exitReason(st *container.State) (reason, message string) {
+	switch {
+	case st.OOMKilled:
+		return reasonOOMKilled, st.Error
+	case st.ExitCode == 0 && st.Error == "":
+		return reasonCompleted, ""
+	default:
+		return reasonError, st.Error
+	}
+}
+
+// mountsOf reads the CRI mounts back from the Docker binds berth wrote;
+// berth's own /etc files are not the caller's mounts and are left out.
+func mountsOf(hc *container.HostConfig, etc map[string]bool) []*runtimeapi.Mount {
+	if hc == nil {
+		return nil
+	}
+	var out []*runtimeapi.Mount
+	for _, b := range hc.Binds {
+		parts := strings.Split(b, ":")
+		if len(parts) < 2 {
+			continue
+		}
+		m := &runtimeapi.Mount{HostPath: parts[0], ContainerPath: parts[1]}
+		if etc[m.HostPath] {
+			continue
+		}
+		if len(parts) > 2 {
+			for _, o := range strings.Split(parts[2], ",") {
+				switch o {
+				case "ro":
+					m.Readonly = true
+				case "rslave":
+					m.Propagation = runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER
+				case "rshared":
+					m.Propagation = runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL
+				case "Z":
+					m.SelinuxRelabel = true
+				}
+			}
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// etcPathSet is the set of host paths of a sandbox's managed /etc files.
+func (s *Service) etcPathSet(sandboxID string) map[string]bool {
+	paths, err := s.sandboxes.EtcPaths(sandboxID)
+	if err != nil {
+		return nil
+	}
+	set := map[string]bool{}
+	for _, p := range paths {
+		set[p] = true
+	}
+	return set
+}
+
+func resourcesOf(hc *container.HostConfig) *runtimeapi.ContainerResources {
+	if hc == nil {
+		return nil
+	}
+	r := hc.Resources
+	return &runtimeapi.ContainerResources{Linux: &runtimeapi.LinuxContainerResources{
+		CpuPeriod:              r.CPUPeriod,
+		CpuQuota:               r.CPUQuota,
+		CpuShares:              r.CPUShares,
+		MemoryLimitInBytes:     r.Memory,
+		OomScoreAdj:            int64(hc.OomScoreAdj),
+		CpusetCpus:             r.CpusetCpus,
+		CpusetMems:             r.CpusetMems,
+		MemorySwapLimitInBytes: r.MemorySwap,
+	}}
+}
+
+// ListContainers lists the containers berth made, filtered as asked.
+func (s *Service) ListContainers(ctx context.Context, req *runtimeapi.ListContainersRequest) (*runtimeapi.ListContainersResponse, error) {
+	f := req.GetFilter()
+	items, err := s.listOwned(ctx, naming.TypeContainer, "")
+	if err != nil {
+		return nil, err
+	}
+	out := []*runtimeapi.Container{}
+	for _, it := range items {
+		if f.GetId() != "" && !strings.HasPrefix(it.ID, f.GetId()) {
+			continue
+		}
+		d, err := naming.Decode(it.Labels)
+		if err != nil {
+			continue
+		}
+		if f.GetPodSandboxId() != "" && !strings.HasPrefix(d.SandboxID, f.GetPodSandboxId()) {
+			continue
+		}
+		state := summaryState(it.State)
+		if f.GetState() != nil && f.GetState().GetState() != state {
+			continue
+		}
+		if !matchLabels(d.Labels, f.GetLabelSelector()) {
+			continue
+		}
+		meta, err := d.ContainerMetadata()
+		if err != nil {
+			s.log.WarnContext(ctx, "container with unreadable metadata skipped", "container", it.ID, "error", err)
+			continue
+		}
+		out = append(out, &runtimeapi.Container{
+			Id: it.ID, PodSandboxId: d.SandboxID, Metadata: meta,
+			Image: &runtimeapi.ImageSpec{Image: d.Image}, ImageRef: it.ImageID, ImageId: it.ImageID,
+			State: state, CreatedAt: createdAt(d, ""), Labels: d.Labels, Annotations: d.Annotations,
+		})
+	}
+	return &runtimeapi.ListContainersResponse{Containers: out}, nil
+}

@@ -1,0 +1,153 @@
+package cri
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/client"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// ListImages lists Docker's images, optionally only the one a filter names.
+func (s *Service) ListImages(ctx context.Context, req *runtimeapi.ListImagesRequest) (*runtimeapi.ListImagesResponse, error) {
+	if ref := req.GetFilter().GetImage().GetImage(); ref != "" {
+		img, err := s.imageStatus(ctx, ref)
+		if err != nil || img == nil {
+			return &runtimeapi.ListImagesResponse{Images: []*runtimeapi.Image{}}, err
+		}
+		return &runtimeapi.ListImagesResponse{Images: []*runtimeapi.Image{img}}, nil
+	}
+	res, err := s.docker.ImageList(ctx, client.ImageListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list images: %w", err)
+	}
+	out := make([]*runtimeapi.Image, 0, len(res.Items))
+	for _, it := range res.Items {
+		out = append(out, s.criImage(it.ID, it.RepoTags, it.RepoDigests, it.Size, ""))
+	}
+	// ImageList carries no config, so the user is not known here; the
+	// kubelet asks ImageStatus when it needs it.
+	return &runtimeapi.ListImagesResponse{Images: out}, nil
+}
+
+// ImageStatus reports one image; an unknown image is an empty answer, not
+// an error, as the CRI says.
+func (s *Service) ImageStatus(ctx context.Context, req *runtimeapi.ImageStatusRequest) (*runtimeapi.ImageStatusResponse, error) {
+	ref := req.GetImage().GetImage()
+	if ref == "" {
+		return nil, fmt.Errorf("image.image: empty: %w", errdefs.ErrInvalidArgument)
+	}
+	img, err := s.imageStatus(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	resp := &runtimeapi.ImageStatusResponse{Image: img}
+	if img != nil && req.GetVerbose() {
+		resp.Info = map[string]string{"info": fmt.Sprintf(`{"id":%q}`, img.Id)}
+	}
+	return resp, nil
+}
+
+func (s *Service) imageStatus(ctx context.Context, ref string) (*runtimeapi.Image, error) {
+	res, err := s.docker.ImageInspect(ctx, ref)
+	if errdefs.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("inspect image %q: %w", ref, err)
+	}
+	user := ""
+	if res.Config != nil {
+		user = res.Config.User
+	}
+	return s.criImage(res.ID, res.RepoTags, res.RepoDigests, res.Size, user), nil
+}
+
+func (s *Service) criImage(id string, tags, digests []string, size int64, user string) *runtimeapi.Image {
+	img := &runtimeapi.Image{
+		Id:          id,
+		RepoTags:    nonNilStrings(tags),
+		RepoDigests: nonNilStrings(digests),
+		Size:        uint64(max(size, 0)),
+		Spec:        &runtimeapi.ImageSpec{Image: id},
+		Pinned:      s.isPauseImage(tags),
+	}
+	// The user is "name", "uid", "name:group" or "uid:gid": the kubelet
+	// needs a numeric uid to enforce runAsNonRoot.
+	u, _, _ := strings.Cut(user, ":")
+	if uid, err := strconv.ParseInt(u, 10, 64); err == nil {
+		img.Uid = &runtimeapi.Int64Value{Value: uid}
+	} else {
+		img.Username = u
+	}
+	return img
+}
+
+func (s *Service) isPauseImage(tags []string) bool {
+	for _, t := range tags {
+		if t == s.pauseImage {
+			return true
+		}
+	}
+	return false
+}
+
+func nonNilStrings(v []string) []string {
+	if v == nil {
+		return []string{}
+	}
+	return v
+}
+
+// RemoveImage removes an image with all its tags. Removing an unknown image
+// succeeds, and so does the loser of two concurrent removes.
+func (s *Service) RemoveImage(ctx context.Context, req *runtimeapi.RemoveImageRequest) (*runtimeapi.RemoveImageResponse, error) {
+	ref := req.GetImage().GetImage()
+	if ref == "" {
+		return nil, fmt.Errorf("image.image: empty: %w", errdefs.ErrInvalidArgument)
+	}
+	res, err := s.docker.ImageInspect(ctx, ref)
+	if errdefs.IsNotFound(err) {
+		return &runtimeapi.RemoveImageResponse{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("inspect image %q: %w", ref, err)
+	}
+	_, err = s.docker.ImageRemove(ctx, res.ID, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+	if err != nil && !errdefs.IsNotFound(err) {
+		if _, ierr := s.docker.ImageInspect(ctx, res.ID); errdefs.IsNotFound(ierr) {
+			return &runtimeapi.RemoveImageResponse{}, nil
+		}
+		return nil, fmt.Errorf("remove image %s: %w", res.ID, err)
+	}
+	return &runtimeapi.RemoveImageResponse{}, nil
+}
+
+// ImageFsInfo reports the filesystem Docker keeps images on.
+func (s *Service) ImageFsInfo(ctx context.Context, _ *runtimeapi.ImageFsInfoRequest) (*runtimeapi.ImageFsInfoResponse, error) {
+	info, err := s.docker.Info(ctx, client.InfoOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("docker info: %w", err)
+	}
+	list, err := s.docker.ImageList(ctx, client.ImageListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list images: %w", err)
+	}
+	var used uint64
+	for _, it := range list.Items {
+		used += uint64(max(it.Size, 0))
+	}
+	mount := info.Info.DockerRootDir
+	if info.Info.Driver != "" {
+		mount += "/" + info.Info.Driver
+	}
+	fs := &runtimeapi.FilesystemUsage{
+		Timestamp: s.now().UnixNano(),
+		FsId:      &runtimeapi.FilesystemIdentifier{Mountpoint: mount},
+		UsedBytes: &runtimeapi.UInt64Value{Value: used},
+	}
+	return &runtimeapi.ImageFsInfoResponse{ImageFilesystems: []*runtimeapi.FilesystemUsage{fs}}, nil
+}

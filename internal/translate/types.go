@@ -1,0 +1,74 @@
+package translate
+
+import (
+	"github.com/moby/moby/api/types/container"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// Host is what this machine lets a container have. It is detected once at
+// start (package host) and passed in, so translation stays pure.
+type Host struct {
+	// Capabilities is the host's capability bounding set as "CAP_X" names.
+	// Privileged containers and "ALL" get exactly these.
+	Capabilities []string
+	// AllCapabilities is true when the bounding set holds every capability
+	// Docker knows, so Docker's own Privileged flag works as is.
+	AllCapabilities bool
+	// MinOOMScoreAdj is the lowest oom_score_adj the host accepts
+	// (-1000 with CAP_SYS_RESOURCE; otherwise the runtime's own value).
+	MinOOMScoreAdj int
+	// AppArmor is true when the kernel has AppArmor enabled.
+	AppArmor bool
+	// SystemdCgroup is true when Docker uses the systemd cgroup driver
+	// (docker info's CgroupDriver == "systemd"): Docker then wants a cgroup
+	// parent as a slice name, not the path the kubelet sends.
+	SystemdCgroup bool
+}
+
+// Mount is a host file berth manages for a sandbox (resolv.conf, hosts,
+// hostname) and bind-mounts into its containers unless the CRI config already
+// mounts something at ContainerPath.
+type Mount struct {
+	HostPath      string
+	ContainerPath string
+	ReadOnly      bool
+}
+
+// SandboxParams is the input of Sandbox.
+type SandboxParams struct {
+	Config *runtimeapi.PodSandboxConfig
+	// Image is the pause image reference.
+	Image string
+	// Labels are the complete Docker labels to set (berth's own included);
+	// they are set verbatim.
+	Labels map[string]string
+	// ReadFile reads a Localhost seccomp profile of the pod's security
+	// context. Nil means such profiles are refused.
+	ReadFile func(path string) ([]byte, error)
+}
+
+// ContainerParams is the input of Container.
+type ContainerParams struct {
+	Config        *runtimeapi.ContainerConfig
+	SandboxConfig *runtimeapi.PodSandboxConfig
+	// SandboxID is the Docker ID of the sandbox's pause container: the
+	// namespaces of mode POD are joined through it.
+	SandboxID string
+	// Image is the image to create from (an image ID).
+	Image string
+	// Labels are the complete Docker labels to set, verbatim.
+	Labels map[string]string
+	// EtcMounts are the sandbox's managed files.
+	EtcMounts []Mount
+	// ReadFile reads a Localhost seccomp profile. Nil means such profiles
+	// are refused.
+	ReadFile func(path string) ([]byte, error)
+}
+
+// Result is a Docker create config plus what could not be honoured
+// exactly; the caller logs the warnings.
+type Result struct {
+	Config     *container.Config
+	HostConfig *container.HostConfig
+	Warnings   []string
+}
