@@ -106,6 +106,11 @@ func serve(ctx context.Context, cfg config.Serve, errOut io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := svc.Reconcile(ctx); err != nil {
+		// Serve anyway: what could not be cleaned now is retried at the
+		// next start, and the kubelet still needs a runtime.
+		log.Error("reconcile at start", "error", err)
+	}
 	srv, err := criserver.New(criserver.Options{Service: svc, Logger: log})
 	if err != nil {
 		return err
