@@ -24,9 +24,10 @@ func (s *Service) ListImages(ctx context.Context, req *runtimeapi.ListImagesRequ
 	if err != nil {
 		return nil, fmt.Errorf("list images: %w", err)
 	}
+	pauseID := s.pauseImageID(ctx)
 	out := make([]*runtimeapi.Image, 0, len(res.Items))
 	for _, it := range res.Items {
-		out = append(out, s.criImage(it.ID, it.RepoTags, it.RepoDigests, it.Size, ""))
+		out = append(out, criImage(it.ID, it.RepoTags, it.RepoDigests, it.Size, "", it.ID == pauseID))
 	}
 	// ImageList carries no config, so the user is not known here; the
 	// kubelet asks ImageStatus when it needs it.
@@ -63,17 +64,17 @@ func (s *Service) imageStatus(ctx context.Context, ref string) (*runtimeapi.Imag
 	if res.Config != nil {
 		user = res.Config.User
 	}
-	return s.criImage(res.ID, res.RepoTags, res.RepoDigests, res.Size, user), nil
+	return criImage(res.ID, res.RepoTags, res.RepoDigests, res.Size, user, res.ID == s.pauseImageID(ctx)), nil
 }
 
-func (s *Service) criImage(id string, tags, digests []string, size int64, user string) *runtimeapi.Image {
+func criImage(id string, tags, digests []string, size int64, user string, pinned bool) *runtimeapi.Image {
 	img := &runtimeapi.Image{
 		Id:          id,
 		RepoTags:    nonNilStrings(tags),
 		RepoDigests: nonNilStrings(digests),
 		Size:        uint64(max(size, 0)),
 		Spec:        &runtimeapi.ImageSpec{Image: id},
-		Pinned:      s.isPauseImage(tags),
+		Pinned:      pinned,
 	}
 	// The user is "name", "uid", "name:group" or "uid:gid": the kubelet
 	// needs a numeric uid to enforce runAsNonRoot.
@@ -86,13 +87,16 @@ func (s *Service) criImage(id string, tags, digests []string, size int64, user s
 	return img
 }
 
-func (s *Service) isPauseImage(tags []string) bool {
-	for _, t := range tags {
-		if t == s.pauseImage {
-			return true
-		}
+// pauseImageID is the ID of the pause image, which is pinned so the
+// kubelet's image GC never removes it: berth builds it locally and cannot
+// pull it back. Compared by ID, since Docker may spell its tag differently
+// from the flag (docker.io/library/..., an implied :latest, a digest).
+func (s *Service) pauseImageID(ctx context.Context) string {
+	res, err := s.docker.ImageInspect(ctx, s.pauseImage)
+	if err != nil {
+		return ""
 	}
-	return false
+	return res.ID
 }
 
 func nonNilStrings(v []string) []string {

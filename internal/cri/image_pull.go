@@ -27,7 +27,7 @@ func (s *Service) PullImage(ctx context.Context, req *runtimeapi.PullImageReques
 	}
 	// Concurrent pulls of one image with the same credentials share one
 	// Docker pull.
-	err = s.pulls.do(ref+"\x00"+auth, func() error { return s.pull(ctx, ref, auth) })
+	err = s.pulls.do(ctx, ref+"\x00"+auth, func(ctx context.Context) error { return s.pull(ctx, ref, auth) })
 	if err != nil {
 		return nil, err
 	}
@@ -92,34 +92,58 @@ func encodeAuth(a *runtimeapi.AuthConfig) (string, error) {
 }
 
 // pullGroup runs one pull per key at a time; later callers wait for it and
-// share its result.
+// share its result. The pull runs on a context of its own, so one caller
+// giving up does not fail the others; it is cancelled only when every
+// caller has given up.
 type pullGroup struct {
 	mu    sync.Mutex
 	calls map[string]*pullCall
 }
 
 type pullCall struct {
-	done chan struct{}
-	err  error
+	done    chan struct{}
+	err     error
+	waiters int
+	cancel  context.CancelFunc
 }
 
-func (g *pullGroup) do(key string, fn func() error) error {
+func (g *pullGroup) do(ctx context.Context, key string, fn func(ctx context.Context) error) error {
 	g.mu.Lock()
 	if g.calls == nil {
 		g.calls = map[string]*pullCall{}
 	}
-	if c, ok := g.calls[key]; ok {
-		g.mu.Unlock()
-		<-c.done
-		return c.err
+	c, ok := g.calls[key]
+	if !ok {
+		pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		c = &pullCall{done: make(chan struct{}), cancel: cancel}
+		g.calls[key] = c
+		go func() {
+			c.err = fn(pctx)
+			cancel()
+			g.mu.Lock()
+			if g.calls[key] == c {
+				delete(g.calls, key)
+			}
+			g.mu.Unlock()
+			close(c.done)
+		}()
 	}
-	c := &pullCall{done: make(chan struct{})}
-	g.calls[key] = c
+	c.waiters++
 	g.mu.Unlock()
-	c.err = fn()
-	g.mu.Lock()
-	delete(g.calls, key)
-	g.mu.Unlock()
-	close(c.done)
-	return c.err
+	select {
+	case <-c.done:
+		return c.err
+	case <-ctx.Done():
+		g.mu.Lock()
+		c.waiters--
+		if c.waiters == 0 {
+			c.cancel()
+			// A new caller must not join a pull that is being cancelled.
+			if g.calls[key] == c {
+				delete(g.calls, key)
+			}
+		}
+		g.mu.Unlock()
+		return ctx.Err()
+	}
 }

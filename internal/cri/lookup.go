@@ -22,7 +22,11 @@ type inspected struct {
 // create.
 func (s *Service) inspectOwned(ctx context.Context, id, typ string) (inspected, error) {
 	if id == "" {
-		return inspected{}, fmt.Errorf("id: empty: %w", errdefs.ErrInvalidArgument)
+		field := "container_id"
+		if typ == naming.TypeSandbox {
+			field = "pod_sandbox_id"
+		}
+		return inspected{}, fmt.Errorf("%s: empty: %w", field, errdefs.ErrInvalidArgument)
 	}
 	res, err := s.docker.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 	if err != nil {

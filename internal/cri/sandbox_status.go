@@ -131,7 +131,9 @@ func (s *Service) ListPodSandbox(ctx context.Context, req *runtimeapi.ListPodSan
 			continue
 		}
 		cp, cpErr := s.sandboxes.Read(it.ID)
-		state := sandboxState(&container.State{Running: it.State == container.StateRunning}, cp, cpErr)
+		// Docker counts a paused container as running; so does Inspect.
+		running := it.State == container.StateRunning || it.State == container.StatePaused
+		state := sandboxState(&container.State{Running: running}, cp, cpErr)
 		if f.GetState() != nil && f.GetState().GetState() != state {
 			continue
 		}
