@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -87,6 +88,13 @@ func serve(ctx context.Context, cfg config.Serve, errOut io.Writer) error {
 			// Docker's systemd driver wants slice names, not paths.
 			h.SystemdCgroup = info.Info.CgroupDriver == "systemd"
 		}
+		if caps, err := docker.GrantableCapabilities(ctx, dc, h.Capabilities); err != nil {
+			log.Warn("cannot tell which capabilities docker grants; using the host's", "error", err)
+		} else if len(caps) < len(h.Capabilities) {
+			log.Info("capabilities the kernel has but docker cannot grant are left out",
+				"missing", missingFrom(h.Capabilities, caps))
+			h.Capabilities, h.AllCapabilities = caps, false
+		}
 	}
 
 	net, err := network.New(network.Options{
@@ -130,4 +138,14 @@ func serve(ctx context.Context, cfg config.Serve, errOut io.Writer) error {
 	log.Info("shutting down", "grace", cfg.StopGrace)
 	srv.Stop(cfg.StopGrace)
 	return <-errc
+}
+
+func missingFrom(all, some []string) []string {
+	var out []string
+	for _, c := range all {
+		if !slices.Contains(some, c) {
+			out = append(out, c)
+		}
+	}
+	return out
 }

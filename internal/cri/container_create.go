@@ -84,7 +84,7 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 	name := naming.ContainerName(cfg.GetMetadata(), sbMeta)
 	created, err := s.docker.ContainerCreate(ctx, client.ContainerCreateOptions{Name: name, Config: tr.Config, HostConfig: tr.HostConfig})
 	if err != nil {
-		return nil, fmt.Errorf("create container %s: %w", name, err)
+		return nil, fmt.Errorf("create container %s: %w", name, nameInUse(err))
 	}
 	return &runtimeapi.CreateContainerResponse{ContainerId: created.ID}, nil
 }

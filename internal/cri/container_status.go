@@ -44,7 +44,9 @@ func (s *Service) ContainerStatus(ctx context.Context, req *runtimeapi.Container
 	if ps := c.c.State; ps != nil {
 		st.StartedAt = parseTime(ps.StartedAt)
 		if st.State == runtimeapi.ContainerState_CONTAINER_EXITED {
-			st.FinishedAt = parseTime(ps.FinishedAt)
+			// Docker stamps a fast exit's finish before its start at
+			// times; a container cannot finish before it started.
+			st.FinishedAt = max(parseTime(ps.FinishedAt), st.StartedAt)
 			st.ExitCode = int32(ps.ExitCode)
 			st.Reason, st.Message = exitReason(ps)
 		}

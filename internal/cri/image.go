@@ -7,22 +7,41 @@ import (
 	"strings"
 
 	"github.com/containerd/errdefs"
+	"github.com/distribution/reference"
 	"github.com/moby/moby/client"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 // ListImages lists Docker's images, optionally only the one a filter names.
 func (s *Service) ListImages(ctx context.Context, req *runtimeapi.ListImagesRequest) (*runtimeapi.ListImagesResponse, error) {
-	if ref := req.GetFilter().GetImage().GetImage(); ref != "" {
+	opts := client.ImageListOptions{}
+	ref := req.GetFilter().GetImage().GetImage()
+	if ref != "" {
+		if !isRepository(ref) {
+			// A tag, a digest or an ID names one image, reported with
+			// all its tags.
+			img, err := s.imageStatus(ctx, ref)
+			if err != nil || img == nil {
+				return &runtimeapi.ListImagesResponse{Images: []*runtimeapi.Image{}}, err
+			}
+			return &runtimeapi.ListImagesResponse{Images: []*runtimeapi.Image{img}}, nil
+		}
+		// A repository lists each of its tags, as `crictl images REPO`
+		// expects: Docker's "reference" filter does that.
+		opts.Filters = client.Filters{}
+		opts.Filters.Add("reference", ref)
+	}
+	res, err := s.docker.ImageList(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("list images: %w", err)
+	}
+	if ref != "" && len(res.Items) == 0 {
+		// A short image ID reads as a repository name too.
 		img, err := s.imageStatus(ctx, ref)
 		if err != nil || img == nil {
 			return &runtimeapi.ListImagesResponse{Images: []*runtimeapi.Image{}}, err
 		}
 		return &runtimeapi.ListImagesResponse{Images: []*runtimeapi.Image{img}}, nil
-	}
-	res, err := s.docker.ImageList(ctx, client.ImageListOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("list images: %w", err)
 	}
 	pauseID := s.pauseImageID(ctx)
 	out := make([]*runtimeapi.Image, 0, len(res.Items))
@@ -154,4 +173,16 @@ func (s *Service) ImageFsInfo(ctx context.Context, _ *runtimeapi.ImageFsInfoRequ
 		UsedBytes: &runtimeapi.UInt64Value{Value: used},
 	}
 	return &runtimeapi.ImageFsInfoResponse{ImageFilesystems: []*runtimeapi.FilesystemUsage{fs}}, nil
+}
+
+// isRepository reports whether ref names a repository without a tag or
+// digest.
+func isRepository(ref string) bool {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return false
+	}
+	_, tagged := named.(reference.Tagged)
+	_, digested := named.(reference.Digested)
+	return !tagged && !digested
 }

@@ -2,6 +2,7 @@ package cri
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/berth-project/berth/internal/naming"
@@ -55,4 +56,13 @@ func (s *Service) listOwned(ctx context.Context, typ, sandboxID string) ([]conta
 		return nil, fmt.Errorf("list %s containers: %w", typ, err)
 	}
 	return res.Items, nil
+}
+
+// nameInUse marks Docker's Conflict on create as what it means there: a
+// container of that name exists, so the CRI object already exists.
+func nameInUse(err error) error {
+	if errdefs.IsConflict(err) {
+		return errors.Join(errdefs.ErrAlreadyExists, err)
+	}
+	return err
 }

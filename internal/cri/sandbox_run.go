@@ -50,7 +50,7 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 	name := naming.SandboxName(cfg.GetMetadata())
 	created, err := s.docker.ContainerCreate(ctx, client.ContainerCreateOptions{Name: name, Config: tr.Config, HostConfig: tr.HostConfig})
 	if err != nil {
-		return nil, fmt.Errorf("create sandbox container %s: %w", name, err)
+		return nil, fmt.Errorf("create sandbox container %s: %w", name, nameInUse(err))
 	}
 	id := created.ID
 	hostNetwork := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetNetwork() == runtimeapi.NamespaceMode_NODE

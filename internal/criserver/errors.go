@@ -31,9 +31,12 @@ func Code(err error) codes.Code {
 		return codes.InvalidArgument
 	case errdefs.IsNotFound(err):
 		return codes.NotFound
-	case errdefs.IsAlreadyExists(err), errdefs.IsConflict(err):
+	case errdefs.IsAlreadyExists(err):
 		return codes.AlreadyExists
-	case errdefs.IsFailedPrecondition(err):
+	case errdefs.IsFailedPrecondition(err), errdefs.IsConflict(err):
+		// Docker answers Conflict for a name in use (handlers turn that
+		// into AlreadyExists where it means it) and for wrong states:
+		// an image in use, a removal in progress, a limit below another.
 		return codes.FailedPrecondition
 	case errdefs.IsUnavailable(err):
 		return codes.Unavailable

@@ -25,7 +25,7 @@ func TestCode(t *testing.T) {
 		{nil, codes.OK},
 		{fmt.Errorf("config.x: %w", errdefs.ErrInvalidArgument), codes.InvalidArgument},
 		{fmt.Errorf("sandbox: %w", errdefs.ErrNotFound), codes.NotFound},
-		{fmt.Errorf("name: %w", errdefs.ErrConflict), codes.AlreadyExists},
+		{fmt.Errorf("in use: %w", errdefs.ErrConflict), codes.FailedPrecondition},
 		{fmt.Errorf("name: %w", errdefs.ErrAlreadyExists), codes.AlreadyExists},
 		{fmt.Errorf("state: %w", errdefs.ErrFailedPrecondition), codes.FailedPrecondition},
 		{fmt.Errorf("x: %w", errdefs.ErrNotImplemented), codes.Unimplemented},

@@ -44,6 +44,8 @@ func baseContainerResult() Result {
 			MaskedPaths:   []string{},
 			ReadonlyPaths: []string{},
 			Resources:     container.Resources{CgroupParent: "/kubepods/burstable/pod1"},
+			// An unset CRI seccomp profile means unconfined.
+			SecurityOpt: []string{"seccomp=unconfined"},
 		},
 	}
 }

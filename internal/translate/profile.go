@@ -22,7 +22,7 @@ type profile struct {
 
 // resolveProfile prefers the SecurityProfile message over the deprecated
 // string, which older kubelets send alone and newer ones send alongside.
-func resolveProfile(sp *runtimeapi.SecurityProfile, spField, legacy, legacyField string, legacyDefaults ...string) (profile, error) {
+func resolveProfile(sp *runtimeapi.SecurityProfile, spField, legacy, legacyField string, unset runtimeapi.SecurityProfile_ProfileType, legacyDefaults ...string) (profile, error) {
 	if sp != nil {
 		switch sp.GetProfileType() {
 		case runtimeapi.SecurityProfile_RuntimeDefault, runtimeapi.SecurityProfile_Unconfined:
@@ -38,7 +38,9 @@ func resolveProfile(sp *runtimeapi.SecurityProfile, spField, legacy, legacyField
 		}
 	}
 	switch {
-	case legacy == "" || legacy == "runtime/default":
+	case legacy == "":
+		return profile{kind: unset}, nil
+	case legacy == "runtime/default":
 		return profile{kind: runtimeapi.SecurityProfile_RuntimeDefault}, nil
 	case legacy == "unconfined":
 		return profile{kind: runtimeapi.SecurityProfile_Unconfined}, nil
@@ -56,8 +58,11 @@ func resolveProfile(sp *runtimeapi.SecurityProfile, spField, legacy, legacyField
 // seccomp sets the seccomp profile. Docker's default profile is what CRI
 // calls RuntimeDefault, so only the other two need an option.
 func (b *builder) seccomp(sc securityContext, readFile func(string) ([]byte, error)) error {
+	// The CRI says an unset seccomp profile is unconfined (the kubelet
+	// always sends one; crictl and critest rely on the default).
 	p, err := resolveProfile(sc.seccomp, securityContextField+".seccomp",
-		sc.seccompProfilePath, securityContextField+".seccomp_profile_path", "docker/default")
+		sc.seccompProfilePath, securityContextField+".seccomp_profile_path",
+		runtimeapi.SecurityProfile_Unconfined, "docker/default")
 	if err != nil {
 		return err
 	}
@@ -104,7 +109,7 @@ func localhostSeccomp(p profile, readFile func(string) ([]byte, error)) (string,
 // while a named profile cannot be honoured at all.
 func (b *builder) appArmor(sc securityContext) error {
 	p, err := resolveProfile(sc.apparmor, securityContextField+".apparmor",
-		sc.apparmorProfile, securityContextField+".apparmor_profile")
+		sc.apparmorProfile, securityContextField+".apparmor_profile", runtimeapi.SecurityProfile_RuntimeDefault)
 	if err != nil {
 		return err
 	}

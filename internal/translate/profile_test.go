@@ -38,13 +38,38 @@ func TestContainerSeccomp(t *testing.T) {
 		}
 	}
 	unconfined := func(r *Result) { r.HostConfig.SecurityOpt = []string{"seccomp=unconfined"} }
+	// Docker's default profile is RuntimeDefault: no option at all.
+	dockerDefault := func(r *Result) { r.HostConfig.SecurityOpt = nil }
 	localhost := func(r *Result) { r.HostConfig.SecurityOpt = []string{okProfile} }
 	runContainer(t, []tcase[ContainerParams]{
+		{
+			// The CRI's default, which critest checks: unset is unconfined.
+			name: "unset seccomp is unconfined",
+			edit: func(p *ContainerParams) {
+				csc(p).Seccomp = nil
+				csc(p).SeccompProfilePath = ""
+			},
+			want: unconfined,
+		},
+		{
+			name: "no security context is unconfined",
+			edit: func(p *ContainerParams) { p.Config.Linux = nil },
+			want: unconfined,
+		},
 		{
 			name: "RuntimeDefault",
 			edit: func(p *ContainerParams) {
 				csc(p).Seccomp = seccompProfile(runtimeapi.SecurityProfile_RuntimeDefault, "")
 			},
+			want: dockerDefault,
+		},
+		{
+			name: "RuntimeDefault wins over the deprecated path",
+			edit: func(p *ContainerParams) {
+				csc(p).Seccomp = seccompProfile(runtimeapi.SecurityProfile_RuntimeDefault, "")
+				csc(p).SeccompProfilePath = "unconfined"
+			},
+			want: dockerDefault,
 		},
 		{
 			name: "Unconfined",
@@ -67,16 +92,19 @@ func TestContainerSeccomp(t *testing.T) {
 			want: unconfined,
 		},
 		{
-			name: "legacy empty",
+			name: "legacy empty is unconfined",
 			edit: func(p *ContainerParams) { csc(p).SeccompProfilePath = "" },
+			want: unconfined,
 		},
 		{
 			name: "legacy runtime/default",
 			edit: func(p *ContainerParams) { csc(p).SeccompProfilePath = "runtime/default" },
+			want: dockerDefault,
 		},
 		{
 			name: "legacy docker/default",
 			edit: func(p *ContainerParams) { csc(p).SeccompProfilePath = "docker/default" },
+			want: dockerDefault,
 		},
 		{
 			name: "legacy unconfined",
@@ -156,6 +184,10 @@ func TestContainerAppArmor(t *testing.T) {
 	const legacyField = scField + ".apparmor_profile"
 	noAppArmor := fullHost()
 	noAppArmor.AppArmor = false
+	// Seccomp is left unset (unconfined), so its option comes first.
+	apparmor := func(opt string) func(*Result) {
+		return func(r *Result) { r.HostConfig.SecurityOpt = []string{"seccomp=unconfined", opt} }
+	}
 	runContainer(t, []tcase[ContainerParams]{
 		{
 			name: "RuntimeDefault",
@@ -166,7 +198,7 @@ func TestContainerAppArmor(t *testing.T) {
 		{
 			name: "Unconfined",
 			edit: func(p *ContainerParams) { csc(p).Apparmor = seccompProfile(runtimeapi.SecurityProfile_Unconfined, "") },
-			want: func(r *Result) { r.HostConfig.SecurityOpt = []string{"apparmor=unconfined"} },
+			want: apparmor("apparmor=unconfined"),
 		},
 		{
 			name: "Unconfined without AppArmor needs nothing",
@@ -178,14 +210,14 @@ func TestContainerAppArmor(t *testing.T) {
 			edit: func(p *ContainerParams) {
 				csc(p).Apparmor = seccompProfile(runtimeapi.SecurityProfile_Localhost, "k8s-deny-write")
 			},
-			want: func(r *Result) { r.HostConfig.SecurityOpt = []string{"apparmor=k8s-deny-write"} },
+			want: apparmor("apparmor=k8s-deny-write"),
 		},
 		{
 			name: "Localhost with the legacy prefix",
 			edit: func(p *ContainerParams) {
 				csc(p).Apparmor = seccompProfile(runtimeapi.SecurityProfile_Localhost, "localhost/k8s-deny-write")
 			},
-			want: func(r *Result) { r.HostConfig.SecurityOpt = []string{"apparmor=k8s-deny-write"} },
+			want: apparmor("apparmor=k8s-deny-write"),
 		},
 		{
 			name: "Localhost without AppArmor",
@@ -226,12 +258,12 @@ func TestContainerAppArmor(t *testing.T) {
 		{
 			name: "legacy unconfined",
 			edit: func(p *ContainerParams) { csc(p).ApparmorProfile = "unconfined" },
-			want: func(r *Result) { r.HostConfig.SecurityOpt = []string{"apparmor=unconfined"} },
+			want: apparmor("apparmor=unconfined"),
 		},
 		{
 			name: "legacy localhost",
 			edit: func(p *ContainerParams) { csc(p).ApparmorProfile = "localhost/k8s-deny-write" },
-			want: func(r *Result) { r.HostConfig.SecurityOpt = []string{"apparmor=k8s-deny-write"} },
+			want: apparmor("apparmor=k8s-deny-write"),
 		},
 		{
 			name:     "legacy localhost without AppArmor",

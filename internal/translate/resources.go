@@ -49,6 +49,12 @@ func (b *builder) resources(r *runtimeapi.LinuxContainerResources) error {
 	hc.CpusetMems = r.GetCpusetMems()
 	hc.Memory = r.GetMemoryLimitInBytes()
 
+	if hc.Memory > 0 && r.GetMemorySwapLimitInBytes() == 0 {
+		// Unset swap means no swap, as the kubelet means it. Docker would
+		// otherwise set memory+swap to twice the memory at create, and
+		// then refuse to raise memory past that on update.
+		hc.MemorySwap = hc.Memory
+	}
 	if swap := r.GetMemorySwapLimitInBytes(); swap != 0 {
 		const field = resourcesField + ".memory_swap_limit_in_bytes"
 		switch {

@@ -35,6 +35,43 @@ func TestContainerResources(t *testing.T) {
 			},
 		},
 		{
+			// Unset swap is no swap: Docker would otherwise allow as much
+			// swap as memory.
+			name: "memory without swap: MemorySwap == Memory",
+			edit: func(p *ContainerParams) { cres(p).MemoryLimitInBytes = 1 << 30 },
+			want: func(r *Result) {
+				r.HostConfig.Memory = 1 << 30
+				r.HostConfig.MemorySwap = 1 << 30
+			},
+		},
+		{
+			name: "memory with explicit swap: swap kept",
+			edit: func(p *ContainerParams) {
+				cres(p).MemoryLimitInBytes = 1 << 30
+				cres(p).MemorySwapLimitInBytes = 3 << 30
+			},
+			want: func(r *Result) {
+				r.HostConfig.Memory = 1 << 30
+				r.HostConfig.MemorySwap = 3 << 30
+			},
+		},
+		{
+			name: "swap equal to memory",
+			edit: func(p *ContainerParams) {
+				cres(p).MemoryLimitInBytes = 1 << 30
+				cres(p).MemorySwapLimitInBytes = 1 << 30
+			},
+			want: func(r *Result) {
+				r.HostConfig.Memory = 1 << 30
+				r.HostConfig.MemorySwap = 1 << 30
+			},
+		},
+		{
+			name: "neither memory nor swap: no limits",
+			edit: func(p *ContainerParams) { cres(p).CpuShares = 2 },
+			want: func(r *Result) { r.HostConfig.CPUShares = 2 },
+		},
+		{
 			name: "unlimited swap",
 			edit: func(p *ContainerParams) {
 				cres(p).MemoryLimitInBytes = 1 << 30
@@ -184,8 +221,17 @@ func TestResourcesForUpdate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.CPUShares != 512 || res.CPUQuota != 50000 || res.CPUPeriod != 100000 || res.Memory != 64<<20 {
+	// No swap asked for: none, so that memory can later be raised past
+	// twice its first value.
+	if res.CPUShares != 512 || res.CPUQuota != 50000 || res.CPUPeriod != 100000 || res.Memory != 64<<20 || res.MemorySwap != 64<<20 {
 		t.Errorf("resources = %+v", res)
+	}
+	res, _, err = Resources(&runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 64 << 20, MemorySwapLimitInBytes: 128 << 20}, Host{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Memory != 64<<20 || res.MemorySwap != 128<<20 {
+		t.Errorf("explicit swap: Memory = %d, MemorySwap = %d, want %d, %d", res.Memory, res.MemorySwap, 64<<20, 128<<20)
 	}
 	if len(warnings) != 1 {
 		t.Errorf("warnings = %v, want the oom clamp", warnings)

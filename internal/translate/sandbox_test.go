@@ -39,6 +39,8 @@ func baseSandboxResult() Result {
 			IpcMode:     "shareable",
 			OomScoreAdj: -998,
 			Resources:   container.Resources{CgroupParent: "/kubepods/pod1"},
+			// An unset CRI seccomp profile means unconfined.
+			SecurityOpt: []string{"seccomp=unconfined"},
 		},
 	}
 }
@@ -163,7 +165,7 @@ func TestSandboxSecurity(t *testing.T) {
 				r.Config.User = "65535:65535"
 				r.HostConfig.GroupAdd = []string{"1", "2"}
 				r.HostConfig.ReadonlyRootfs = true
-				r.HostConfig.SecurityOpt = []string{"label=level:s0:c1,c2"}
+				r.HostConfig.SecurityOpt = []string{"label=level:s0:c1,c2", "seccomp=unconfined"}
 			},
 		},
 		{
@@ -185,6 +187,22 @@ func TestSandboxSecurity(t *testing.T) {
 			name:     "Strict supplemental groups",
 			edit:     func(p *SandboxParams) { ssc(p).SupplementalGroupsPolicy = runtimeapi.SupplementalGroupsPolicy_Strict },
 			errField: scField + ".supplemental_groups_policy", errKind: errdefs.IsNotImplemented,
+		},
+		{
+			// The CRI's default, which critest checks: unset is unconfined.
+			name: "unset seccomp is unconfined",
+			edit: func(p *SandboxParams) {
+				ssc(p).Seccomp = nil
+				ssc(p).SeccompProfilePath = ""
+			},
+			want: func(r *Result) { r.HostConfig.SecurityOpt = []string{"seccomp=unconfined"} },
+		},
+		{
+			name: "seccomp RuntimeDefault is Docker's default profile",
+			edit: func(p *SandboxParams) {
+				ssc(p).Seccomp = seccompProfile(runtimeapi.SecurityProfile_RuntimeDefault, "")
+			},
+			want: func(r *Result) { r.HostConfig.SecurityOpt = nil },
 		},
 		{
 			name: "seccomp Unconfined",
@@ -214,6 +232,11 @@ func TestSandboxSecurity(t *testing.T) {
 			want: func(r *Result) { r.HostConfig.SecurityOpt = []string{"seccomp=unconfined"} },
 		},
 		{
+			name: "deprecated seccomp path runtime/default",
+			edit: func(p *SandboxParams) { ssc(p).SeccompProfilePath = "runtime/default" },
+			want: func(r *Result) { r.HostConfig.SecurityOpt = nil },
+		},
+		{
 			name:     "deprecated seccomp path unknown",
 			edit:     func(p *SandboxParams) { ssc(p).SeccompProfilePath = "nope" },
 			errField: scField + ".seccomp_profile_path", errKind: errdefs.IsInvalidArgument,
@@ -223,7 +246,7 @@ func TestSandboxSecurity(t *testing.T) {
 			edit: func(p *SandboxParams) {
 				ssc(p).Apparmor = seccompProfile(runtimeapi.SecurityProfile_Localhost, "pod-profile")
 			},
-			want: func(r *Result) { r.HostConfig.SecurityOpt = []string{"apparmor=pod-profile"} },
+			want: func(r *Result) { r.HostConfig.SecurityOpt = []string{"seccomp=unconfined", "apparmor=pod-profile"} },
 		},
 		{
 			name: "apparmor Localhost without AppArmor",
@@ -241,6 +264,8 @@ func TestSandboxSecurity(t *testing.T) {
 			},
 			want: func(r *Result) {
 				r.HostConfig.Privileged = true
+				// Docker's privileged is unconfined already.
+				r.HostConfig.SecurityOpt = nil
 				r.HostConfig.MaskedPaths = []string{}
 				r.HostConfig.ReadonlyPaths = []string{}
 			},

@@ -119,7 +119,7 @@ func TestContainerSecurityOptions(t *testing.T) {
 		{
 			name: "no_new_privs",
 			edit: func(p *ContainerParams) { csc(p).NoNewPrivs = true },
-			want: func(r *Result) { r.HostConfig.SecurityOpt = []string{"no-new-privileges"} },
+			want: func(r *Result) { r.HostConfig.SecurityOpt = []string{"seccomp=unconfined", "no-new-privileges"} },
 		},
 		{
 			name: "selinux, all parts",
@@ -127,13 +127,16 @@ func TestContainerSecurityOptions(t *testing.T) {
 				csc(p).SelinuxOptions = &runtimeapi.SELinuxOption{User: "system_u", Role: "system_r", Type: "container_t", Level: "s0:c1,c2"}
 			},
 			want: func(r *Result) {
-				r.HostConfig.SecurityOpt = []string{"label=user:system_u", "label=role:system_r", "label=type:container_t", "label=level:s0:c1,c2"}
+				r.HostConfig.SecurityOpt = []string{
+					"label=user:system_u", "label=role:system_r", "label=type:container_t", "label=level:s0:c1,c2",
+					"seccomp=unconfined",
+				}
 			},
 		},
 		{
 			name: "selinux, level only",
 			edit: func(p *ContainerParams) { csc(p).SelinuxOptions = &runtimeapi.SELinuxOption{Level: "s0:c5"} },
-			want: func(r *Result) { r.HostConfig.SecurityOpt = []string{"label=level:s0:c5"} },
+			want: func(r *Result) { r.HostConfig.SecurityOpt = []string{"label=level:s0:c5", "seccomp=unconfined"} },
 		},
 		{
 			name: "masked and readonly paths exactly as given",
@@ -302,7 +305,11 @@ func TestContainerPrivileged(t *testing.T) {
 		{
 			name: "full host: Docker's privileged",
 			edit: confined,
-			want: func(r *Result) { r.HostConfig.Privileged = true },
+			want: func(r *Result) {
+				r.HostConfig.Privileged = true
+				// Docker's privileged is unconfined already.
+				r.HostConfig.SecurityOpt = nil
+			},
 		},
 		{
 			name: "limited host: emulated",

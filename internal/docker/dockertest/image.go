@@ -175,19 +175,29 @@ func isHex(s string) bool {
 	return s != "" && strings.Trim(s, "0123456789abcdef") == ""
 }
 
-// ImageList implements docker.Images, newest first. Filters are not
-// implemented (errdefs.ErrNotImplemented): berth lists every image.
+// ImageList implements docker.Images, newest first. Of the filters only
+// "reference" is implemented, as Docker matches it: a repository without a
+// tag matches each of its tags; others are errdefs.ErrNotImplemented.
 func (f *Fake) ImageList(ctx context.Context, opts client.ImageListOptions) (client.ImageListResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.begin(ctx, "ImageList"); err != nil {
 		return client.ImageListResult{}, err
 	}
-	if len(opts.Filters) > 0 {
-		return client.ImageListResult{}, errdefs.ErrNotImplemented.WithMessage("dockertest: image filters are not implemented")
+	var refs []string
+	for term, vals := range opts.Filters {
+		if term != "reference" {
+			return client.ImageListResult{}, errdefs.ErrNotImplemented.WithMessage("dockertest: image filter " + term + " is not implemented")
+		}
+		for v := range vals {
+			refs = append(refs, v)
+		}
 	}
 	items := []image.Summary{}
 	for _, img := range f.sortedImages() {
+		if len(refs) > 0 && !matchesReference(img.RepoTags, refs) {
+			continue
+		}
 		items = append(items, image.Summary{
 			ID: img.ID, RepoTags: nonNil(img.RepoTags), RepoDigests: nonNil(img.RepoDigests),
 			Size: img.Size, Labels: maps.Clone(img.Labels), Containers: -1, SharedSize: -1,
@@ -259,4 +269,29 @@ func (f *Fake) ImageRemove(ctx context.Context, imageID string, opts client.Imag
 	delete(f.images, img.ID)
 	delete(f.imageSeq, img.ID)
 	return client.ImageRemoveResult{Items: items}, nil
+}
+
+// matchesReference reports whether one of tags matches one of refs: the
+// exact tag, or any tag of a repository named without a tag.
+func matchesReference(tags, refs []string) bool {
+	for _, ref := range refs {
+		named, err := reference.ParseNormalizedNamed(ref)
+		if err != nil {
+			continue
+		}
+		_, tagged := named.(reference.Tagged)
+		for _, t := range tags {
+			tn, err := reference.ParseNormalizedNamed(t)
+			if err != nil {
+				continue
+			}
+			if tagged && reference.TagNameOnly(tn).String() == named.String() {
+				return true
+			}
+			if !tagged && tn.Name() == named.Name() {
+				return true
+			}
+		}
+	}
+	return false
 }
