@@ -82,11 +82,11 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 		s.log.WarnContext(ctx, "container config not honoured exactly", "container", cfg.GetMetadata().GetName(), "warning", w)
 	}
 	name := naming.ContainerName(cfg.GetMetadata(), sbMeta)
-	created, err := s.docker.ContainerCreate(ctx, client.ContainerCreateOptions{Name: name, Config: tr.Config, HostConfig: tr.HostConfig})
+	id, err := s.create(ctx, client.ContainerCreateOptions{Name: name, Config: tr.Config, HostConfig: tr.HostConfig})
 	if err != nil {
-		return nil, fmt.Errorf("create container %s: %w", name, nameInUse(err))
+		return nil, fmt.Errorf("create container %s: %w", name, err)
 	}
-	return &runtimeapi.CreateContainerResponse{ContainerId: created.ID}, nil
+	return &runtimeapi.CreateContainerResponse{ContainerId: id}, nil
 }
 
 // containerLogPath joins the sandbox's log directory and the container's

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/berth-project/berth/internal/naming"
 	"github.com/containerd/errdefs"
@@ -65,4 +66,78 @@ func nameInUse(err error) error {
 		return errors.Join(errdefs.ErrAlreadyExists, err)
 	}
 	return err
+}
+
+// createTimeout bounds a container create; createGrace is how long one
+// whose caller has gone may still answer before berth stops waiting and
+// cleans up by name.
+const (
+	createTimeout = 2 * time.Minute
+	createGrace   = 2 * time.Second
+)
+
+// create makes a Docker container so that no container outlives a failed
+// call. Docker carries out a create it has received even when the client
+// goes away, so a create cut short by the caller's deadline would leave a
+// container nobody knows of. The create runs on a context of its own; if
+// the caller goes first, the call fails at once and the container is
+// removed in the background as soon as Docker answers (or, after a grace,
+// found by its name and this call's stamp). A create whose answer is an
+// error other than a name in use is swept the same way, since a broken
+// connection does not say whether Docker acted.
+func (s *Service) create(ctx context.Context, opts client.ContainerCreateOptions) (string, error) {
+	type result struct {
+		id  string
+		err error
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), createTimeout)
+	done := make(chan result, 1)
+	go func() {
+		res, err := s.docker.ContainerCreate(cctx, opts)
+		done <- result{res.ID, err}
+	}()
+	select {
+	case r := <-done:
+		defer cancel()
+		if r.err == nil {
+			return r.id, nil
+		}
+		if errdefs.IsConflict(r.err) {
+			return "", nameInUse(r.err)
+		}
+		s.removeCreated(cctx, "", opts)
+		return "", r.err
+	case <-ctx.Done():
+		go func() {
+			defer cancel()
+			var r result
+			select {
+			case r = <-done:
+			case <-time.After(createGrace):
+				cancel()
+				r = <-done
+			}
+			rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+			defer rcancel()
+			s.removeCreated(rctx, r.id, opts)
+		}()
+		return "", ctx.Err()
+	}
+}
+
+// removeCreated removes the container a create may have made: by id when
+// known, else by name if it carries the create's stamp (so another call's
+// container of the same name is never touched).
+func (s *Service) removeCreated(ctx context.Context, id string, opts client.ContainerCreateOptions) {
+	if id == "" {
+		got, err := s.docker.ContainerInspect(ctx, opts.Name, client.ContainerInspectOptions{})
+		if err != nil || got.Container.Config == nil ||
+			got.Container.Config.Labels[naming.LabelCreatedAt] != opts.Config.Labels[naming.LabelCreatedAt] {
+			return
+		}
+		id = got.Container.ID
+	}
+	if _, err := s.docker.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !errdefs.IsNotFound(err) {
+		s.log.ErrorContext(ctx, "remove container of a failed create", "name", opts.Name, "error", err)
+	}
 }

@@ -48,11 +48,10 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 		s.log.WarnContext(ctx, "sandbox config not honoured exactly", "pod", podRef(cfg.GetMetadata()), "warning", w)
 	}
 	name := naming.SandboxName(cfg.GetMetadata())
-	created, err := s.docker.ContainerCreate(ctx, client.ContainerCreateOptions{Name: name, Config: tr.Config, HostConfig: tr.HostConfig})
+	id, err := s.create(ctx, client.ContainerCreateOptions{Name: name, Config: tr.Config, HostConfig: tr.HostConfig})
 	if err != nil {
-		return nil, fmt.Errorf("create sandbox container %s: %w", name, nameInUse(err))
+		return nil, fmt.Errorf("create sandbox container %s: %w", name, err)
 	}
-	id := created.ID
 	hostNetwork := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetNetwork() == runtimeapi.NamespaceMode_NODE
 	cp := sandbox.Checkpoint{
 		ID: id, Name: cfg.GetMetadata().GetName(), Namespace: cfg.GetMetadata().GetNamespace(),

@@ -87,14 +87,17 @@ func (s *Service) stopSandbox(ctx context.Context, id string, pausePid int) erro
 		if pausePid > 0 {
 			cp.NetNS = fmt.Sprintf("/proc/%d/ns/net", pausePid)
 		}
-		if err := s.network.Teardown(ctx, attachment(cp)); err != nil {
-			return fmt.Errorf("tear down network of sandbox %s: %w", id, err)
-		}
+		// Not ready first: a crash during the teardown must not leave a
+		// sandbox that says READY with an IP already released.
 		if cp.NetworkReady {
-			cp.NetworkReady = false
-			if err := s.sandboxes.Write(cp); err != nil {
+			stored := cp
+			stored.NetworkReady, stored.IPs = false, nil
+			if err := s.sandboxes.Write(stored); err != nil {
 				return err
 			}
+		}
+		if err := s.network.Teardown(ctx, attachment(cp)); err != nil {
+			return fmt.Errorf("tear down network of sandbox %s: %w", id, err)
 		}
 	}
 	timeout := sandboxStopSeconds

@@ -127,16 +127,27 @@ func (b *berth) sandboxConfig(name string) *runtimeapi.PodSandboxConfig {
 		Hostname: name,
 		Labels:   map[string]string{runLabel: b.env.runID},
 		Linux: &runtimeapi.LinuxPodSandboxConfig{
-			SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: podNamespaces},
+			SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: podNamespaces, Seccomp: unconfined},
 		},
 	}
 }
 
-// podNamespaces is one network, IPC and PID namespace for the pod, as the
-// direct sequences make it.
-var podNamespaces = &runtimeapi.NamespaceOption{
-	Network: runtimeapi.NamespaceMode_POD, Pid: runtimeapi.NamespaceMode_POD, Ipc: runtimeapi.NamespaceMode_POD,
-}
+// What the kubelet sends for a pod with no securityContext (and
+// --seccomp-default off), and what the direct sequences ask Docker for.
+var (
+	// podNamespaces is one network, IPC and PID namespace for the pod.
+	podNamespaces = &runtimeapi.NamespaceOption{
+		Network: runtimeapi.NamespaceMode_POD, Pid: runtimeapi.NamespaceMode_POD, Ipc: runtimeapi.NamespaceMode_POD,
+	}
+	unconfined = &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Unconfined}
+	// The kubelet's default masked and read-only paths
+	// (pkg/securitycontext of k8s.io/kubernetes).
+	maskedPaths = []string{
+		"/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+		"/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
+	}
+	readonlyPaths = []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}
+)
 
 // rpc times one CRI call as the step rpc, scoping the Docker and CNI calls
 // berth makes meanwhile under it.
@@ -180,7 +191,10 @@ func (b *berth) start(ctx context.Context, name string) (berthPod, error) {
 				Image:    &runtimeapi.ImageSpec{Image: busyboxImage},
 				Command:  []string{"sleep", "3600"},
 				Linux: &runtimeapi.LinuxContainerConfig{
-					SecurityContext: &runtimeapi.LinuxContainerSecurityContext{NamespaceOptions: podNamespaces},
+					SecurityContext: &runtimeapi.LinuxContainerSecurityContext{
+						NamespaceOptions: podNamespaces, Seccomp: unconfined,
+						MaskedPaths: maskedPaths, ReadonlyPaths: readonlyPaths,
+					},
 				},
 			},
 			SandboxConfig: sb,

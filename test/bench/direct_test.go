@@ -122,7 +122,10 @@ func (d *direct) start(ctx context.Context, name string, o directOpts) (directPo
 		Healthcheck:     &container.HealthConfig{Test: []string{"NONE"}},
 		NetworkDisabled: o.netDisabled,
 	}
-	pauseHost := &container.HostConfig{NetworkMode: "none", IpcMode: container.IPCModeShareable}
+	// As berth makes it, with the CRI config of berth's pods.
+	pauseHost := &container.HostConfig{
+		NetworkMode: "none", IpcMode: container.IPCModeShareable, SecurityOpt: []string{"seccomp=unconfined"},
+	}
 	if o.pauseLogNone {
 		pauseHost.LogConfig = container.LogConfig{Type: "none"}
 	}
@@ -182,6 +185,7 @@ func (d *direct) start(ctx context.Context, name string, o directOpts) (directPo
 	}
 	appHost := &container.HostConfig{
 		NetworkMode: container.NetworkMode(join), IpcMode: container.IpcMode(join), PidMode: container.PidMode(join),
+		SecurityOpt: []string{"seccomp=unconfined"}, MaskedPaths: maskedPaths, ReadonlyPaths: readonlyPaths,
 	}
 	if err := d.rec.step("app create", func() error {
 		res, err := d.env.docker.ContainerCreate(ctx, client.ContainerCreateOptions{Name: name + "_app", Config: app, HostConfig: appHost})

@@ -76,7 +76,7 @@ func newSuite() (*suite, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &suite{tmp: tmp, bridge: "berthit0", cniConfDir: filepath.Join(tmp, "net.d"), ipamDir: filepath.Join(tmp, "ipam")}
+	s := &suite{tmp: tmp, bridge: fmt.Sprintf("berthit%d", os.Getpid()%100000), cniConfDir: filepath.Join(tmp, "net.d"), ipamDir: filepath.Join(tmp, "ipam")}
 	dc, err := client.New(client.WithHostFromEnv(), client.WithAPIVersionNegotiation())
 	if err != nil {
 		return s, err
