@@ -50,6 +50,10 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 	name := naming.SandboxName(cfg.GetMetadata())
 	id, err := s.create(ctx, client.ContainerCreateOptions{Name: name, Config: tr.Config, HostConfig: tr.HostConfig})
 	if err != nil {
+		if errdefs.IsNotFound(err) {
+			s.pauseSeen.Store(false)
+			return nil, fmt.Errorf("create sandbox container %s: pause image %s: %w", name, s.pauseImage, errors.Join(errdefs.ErrFailedPrecondition, err))
+		}
 		return nil, fmt.Errorf("create sandbox container %s: %w", name, err)
 	}
 	hostNetwork := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetNetwork() == runtimeapi.NamespaceMode_NODE
@@ -80,13 +84,15 @@ func (s *Service) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandb
 	if err := s.sandboxes.Write(cp); err != nil {
 		return nil, err
 	}
-	if err := s.writeEtc(cp, cfg, nil); err != nil {
-		return nil, err
-	}
 	if _, err := s.docker.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
 		return nil, fmt.Errorf("start sandbox container %s: %w", id, err)
 	}
 	if hostNetwork {
+		// The pause container mounts none of the /etc files; only the
+		// containers created after this call do.
+		if err := s.writeEtc(cp, cfg, nil); err != nil {
+			return nil, err
+		}
 		cp.NetworkReady = true
 		return &runtimeapi.RunPodSandboxResponse{PodSandboxId: id}, s.sandboxes.Write(cp)
 	}
@@ -160,13 +166,20 @@ func checkAbsClean(field, p string) error {
 	return nil
 }
 
+// ensurePauseImage checks the pause image is there, asking Docker only
+// until it once was: a create from a pause image removed since then fails
+// with NotFound, which clears the mark.
 func (s *Service) ensurePauseImage(ctx context.Context) error {
+	if s.pauseSeen.Load() {
+		return nil
+	}
 	if _, err := s.docker.ImageInspect(ctx, s.pauseImage); err != nil {
 		if errdefs.IsNotFound(err) {
 			return fmt.Errorf("pause image %s is not in Docker (build it with `make images`): %w", s.pauseImage, errdefs.ErrFailedPrecondition)
 		}
 		return fmt.Errorf("inspect pause image %s: %w", s.pauseImage, err)
 	}
+	s.pauseSeen.Store(true)
 	return nil
 }
 

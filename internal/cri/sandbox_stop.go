@@ -7,6 +7,7 @@ import (
 
 	"github.com/berth-project/berth/internal/naming"
 	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -28,7 +29,7 @@ func (s *Service) StopPodSandbox(ctx context.Context, req *runtimeapi.StopPodSan
 	}
 	unlock := s.locks.lock(id)
 	defer unlock()
-	if err := s.stopSandbox(ctx, id, running); err != nil {
+	if _, err := s.stopSandbox(ctx, id, running); err != nil {
 		return nil, err
 	}
 	return &runtimeapi.StopPodSandboxResponse{}, nil
@@ -57,20 +58,23 @@ func (s *Service) resolveSandboxID(ctx context.Context, id string) (fullID strin
 	return "", 0, err
 }
 
-func (s *Service) stopSandbox(ctx context.Context, id string, pausePid int) error {
+// stopSandbox stops the sandbox's containers, tears its network down and
+// stops the pause container; it returns the containers it listed, for
+// RemovePodSandbox.
+func (s *Service) stopSandbox(ctx context.Context, id string, pausePid int) ([]container.Summary, error) {
 	ctrs, err := s.listOwned(ctx, naming.TypeContainer, id)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, c := range ctrs {
-		if c.State != "running" && c.State != "paused" && c.State != "restarting" {
+		if c.State != container.StateRunning && c.State != container.StatePaused && c.State != container.StateRestarting {
 			continue
 		}
 		// Containers of a stopping pod get no grace here: the kubelet
 		// stops each container with its own grace period before this.
 		timeout := 0
 		if _, err := s.docker.ContainerStop(ctx, c.ID, client.ContainerStopOptions{Timeout: &timeout}); err != nil && !errdefs.IsNotFound(err) {
-			return fmt.Errorf("stop container %s of sandbox %s: %w", c.ID, id, err)
+			return nil, fmt.Errorf("stop container %s of sandbox %s: %w", c.ID, id, err)
 		}
 	}
 	cp, err := s.sandboxes.Read(id)
@@ -80,31 +84,41 @@ func (s *Service) stopSandbox(ctx context.Context, id string, pausePid int) erro
 		// network was set up.
 	case err != nil:
 		s.log.WarnContext(ctx, "sandbox checkpoint unreadable; network teardown skipped", "sandbox", id, "error", err)
-	case !cp.HostNetwork:
-		// Never reuse the stored netns path: once the pause process is
-		// gone its PID may belong to another process.
-		cp.NetNS = ""
-		if pausePid > 0 {
-			cp.NetNS = fmt.Sprintf("/proc/%d/ns/net", pausePid)
-		}
+	case cp.HostNetwork, cp.NetworkDeleted && pausePid == 0:
+		// Nothing to tear down, or torn down already with nothing
+		// running that could have set it up again.
+	default:
 		// Not ready first: a crash during the teardown must not leave a
 		// sandbox that says READY with an IP already released.
 		if cp.NetworkReady {
 			stored := cp
 			stored.NetworkReady, stored.IPs = false, nil
 			if err := s.sandboxes.Write(stored); err != nil {
-				return err
+				return nil, err
 			}
 		}
-		if err := s.network.Teardown(ctx, attachment(cp)); err != nil {
-			return fmt.Errorf("tear down network of sandbox %s: %w", id, err)
+		// Never reuse the stored netns path: once the pause process is
+		// gone its PID may belong to another process.
+		cp.NetNS = ""
+		if pausePid > 0 {
+			cp.NetNS = fmt.Sprintf("/proc/%d/ns/net", pausePid)
 		}
+		if err := s.network.Teardown(ctx, attachment(cp)); err != nil {
+			return nil, fmt.Errorf("tear down network of sandbox %s: %w", id, err)
+		}
+		cp.NetworkReady, cp.IPs, cp.NetworkDeleted = false, nil, true
+		if err := s.sandboxes.Write(cp); err != nil {
+			return nil, err
+		}
+	}
+	if pausePid == 0 {
+		return ctrs, nil
 	}
 	timeout := sandboxStopSeconds
 	if _, err := s.docker.ContainerStop(ctx, id, client.ContainerStopOptions{Timeout: &timeout}); err != nil && !errdefs.IsNotFound(err) {
-		return fmt.Errorf("stop sandbox container %s: %w", id, err)
+		return nil, fmt.Errorf("stop sandbox container %s: %w", id, err)
 	}
-	return nil
+	return ctrs, nil
 }
 
 // RemovePodSandbox removes the sandbox and every container in it, stopping
@@ -119,10 +133,7 @@ func (s *Service) RemovePodSandbox(ctx context.Context, req *runtimeapi.RemovePo
 	}
 	unlock := s.locks.lock(id)
 	defer unlock()
-	if err := s.stopSandbox(ctx, id, pid); err != nil {
-		return nil, err
-	}
-	ctrs, err := s.listOwned(ctx, naming.TypeContainer, id)
+	ctrs, err := s.stopSandbox(ctx, id, pid)
 	if err != nil {
 		return nil, err
 	}

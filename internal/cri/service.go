@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/berth-project/berth/internal/docker"
@@ -56,8 +57,9 @@ type Service struct {
 	log            *slog.Logger
 	now            func() time.Time
 
-	locks keyedMutex
-	pulls pullGroup
+	locks     keyedMutex
+	pulls     pullGroup
+	pauseSeen atomic.Bool
 
 	mu      sync.Mutex
 	podCIDR string

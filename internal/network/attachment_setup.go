@@ -24,7 +24,7 @@ type Result struct {
 	NetworkName string
 }
 
-// Setup attaches the sandbox a to the pod network (ADD): loopback first,
+// Setup attaches the sandbox a to the pod network (ADD): "lo" up first,
 // then the network of the current config. If anything fails it runs DEL
 // for what it started before returning the error.
 func (m *Manager) Setup(ctx context.Context, a Attachment) (_ Result, retErr error) {
@@ -52,33 +52,25 @@ func (m *Manager) Setup(ctx context.Context, a Attachment) (_ Result, retErr err
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
 		defer cancel()
 		for _, list := range slices.Backward(started) {
-			if err := m.del(rctx, list, a.runtimeConf(ifNameFor(list, a))); err != nil {
+			if err := m.del(rctx, list, a.runtimeConf(a.ifName())); err != nil {
 				retErr = errors.Join(retErr, fmt.Errorf("roll back: %w", err))
 			}
 		}
 	}()
 
-	var res types.Result
-	for _, list := range []*libcni.NetworkConfigList{loopbackList, cfg.list} {
-		started = append(started, list)
-		res, err = m.cni.AddNetworkList(ctx, list, a.runtimeConf(ifNameFor(list, a)))
-		if err != nil {
-			return Result{}, fmt.Errorf("set up network %q for sandbox %s: %w", list.Name, a.ID, err)
-		}
+	if err := m.loopbackUp(a.NetNS); err != nil {
+		return Result{}, fmt.Errorf("set up network for sandbox %s: %w", a.ID, err)
+	}
+	started = append(started, cfg.list)
+	res, err := m.cni.AddNetworkList(ctx, cfg.list, a.runtimeConf(a.ifName()))
+	if err != nil {
+		return Result{}, fmt.Errorf("set up network %q for sandbox %s: %w", cfg.list.Name, a.ID, err)
 	}
 	ips, err := podIPs(res, a.ifName())
 	if err != nil {
 		return Result{}, fmt.Errorf("set up network %q for sandbox %s: %w", cfg.list.Name, a.ID, err)
 	}
 	return Result{IPs: ips, NetworkName: cfg.list.Name}, nil
-}
-
-// ifNameFor returns the interface a's network list configures.
-func ifNameFor(list *libcni.NetworkConfigList, a Attachment) string {
-	if list == loopbackList {
-		return loopbackIfName
-	}
-	return a.ifName()
 }
 
 // del runs DEL of list for rt.

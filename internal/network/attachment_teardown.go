@@ -33,7 +33,6 @@ func (m *Manager) Teardown(ctx context.Context, a Attachment) error {
 		rt   *libcni.RuntimeConf
 	}
 	var pod []del
-	var loopback *del
 	for _, c := range cached {
 		list, err := libcni.NetworkConfFromBytes(c.Config)
 		if err != nil {
@@ -47,11 +46,12 @@ func (m *Manager) Teardown(ctx context.Context, a Attachment) error {
 			Args:           c.CniArgs,
 			CapabilityArgs: c.CapabilityArgs,
 		}}
-		if c.Network == loopbackNetwork {
-			loopback = &d
-		} else {
-			pod = append(pod, d)
+		if c.Network == "cni-loopback" {
+			// Cached by berth versions that ran the loopback plugin:
+			// "lo" goes with the namespace, nothing to release.
+			continue
 		}
+		pod = append(pod, d)
 	}
 	// Without a cache entry, DEL with the current config, as the kubelet
 	// does; if there is no config either, nothing was set up that DEL
@@ -59,13 +59,9 @@ func (m *Manager) Teardown(ctx context.Context, a Attachment) error {
 	if cfg, err := loadConfig(m.confDir); err == nil && len(pod) == 0 {
 		pod = append(pod, del{cfg.list, a.runtimeConf(a.ifName())})
 	}
-	if loopback == nil {
-		loopback = &del{loopbackList, a.runtimeConf(loopbackIfName)}
-	}
-
-	// The pod network before loopback: the reverse of Setup.
+	// "lo" needs no teardown: it goes with the namespace.
 	var errs []error
-	for _, d := range append(pod, *loopback) {
+	for _, d := range pod {
 		if err := m.del(ctx, d.list, d.rt); err != nil {
 			errs = append(errs, err)
 		}

@@ -2,6 +2,7 @@ package network
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,7 +18,7 @@ import (
 // dir and the fake.
 func fakeManager(t *testing.T, confDir string) (*Manager, string, *fakeExec) {
 	t.Helper()
-	bin := stubPlugins(t, "fakebr", "fakeportmap", loopbackPlugin)
+	bin := stubPlugins(t, "fakebr", "fakeportmap")
 	cache := t.TempDir()
 	fake := &fakeExec{}
 	m, err := newManager(Options{ConfDir: confDir, BinDirs: []string{bin}, CacheDir: cache}, fake)
@@ -65,9 +66,9 @@ func TestSetup(t *testing.T) {
 		t.Errorf("Setup() mismatch (-want +got):\n%s", diff)
 	}
 
+	// Only the pod network runs plugins: "lo" is brought up in-process.
 	calls := fake.takeCalls()
 	wantCalls := []pluginCall{
-		{Command: "ADD", Plugin: "loopback", ContainerID: "sandbox1", NetNS: "/run/netns/test", IfName: "lo", Args: testArgs},
 		{Command: "ADD", Plugin: "fakebr", ContainerID: "sandbox1", NetNS: "/run/netns/test", IfName: "eth0", Args: testArgs},
 		{Command: "ADD", Plugin: "fakeportmap", ContainerID: "sandbox1", NetNS: "/run/netns/test", IfName: "eth0", Args: testArgs},
 	}
@@ -75,14 +76,14 @@ func TestSetup(t *testing.T) {
 		t.Fatalf("plugin calls mismatch (-want +got):\n%s", diff)
 	}
 	// Only the plugin with the capability gets the port mappings.
-	if calls[1].RuntimeConfig != nil {
-		t.Errorf("fakebr runtimeConfig = %v, want none", calls[1].RuntimeConfig)
+	if calls[0].RuntimeConfig != nil {
+		t.Errorf("fakebr runtimeConfig = %v, want none", calls[0].RuntimeConfig)
 	}
-	if diff := cmp.Diff(map[string]any{"portMappings": testPortMappings}, calls[2].RuntimeConfig); diff != "" {
+	if diff := cmp.Diff(map[string]any{"portMappings": testPortMappings}, calls[1].RuntimeConfig); diff != "" {
 		t.Errorf("fakeportmap runtimeConfig mismatch (-want +got):\n%s", diff)
 	}
 
-	// Both networks are in the cache DEL reads.
+	// The pod network, and only it, is in the cache DEL reads.
 	entries, err := os.ReadDir(filepath.Join(cache, "results"))
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +92,7 @@ func TestSetup(t *testing.T) {
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
-	if diff := cmp.Diff([]string{"cni-loopback-sandbox1-lo", "net-a-sandbox1-eth0"}, names); diff != "" {
+	if diff := cmp.Diff([]string{"net-a-sandbox1-eth0"}, names); diff != "" {
 		t.Errorf("cache mismatch (-want +got):\n%s", diff)
 	}
 }
@@ -107,19 +108,13 @@ func TestSetupRollsBack(t *testing.T) {
 			name:      "last plugin fails",
 			fail:      "ADD fakeportmap",
 			wantErr:   `set up network "net-a" for sandbox sandbox1`,
-			wantCalls: []string{"ADD loopback", "ADD fakebr", "ADD fakeportmap", "DEL fakeportmap", "DEL fakebr", "DEL loopback"},
-		},
-		{
-			name:      "loopback fails",
-			fail:      "ADD loopback",
-			wantErr:   `set up network "cni-loopback" for sandbox sandbox1`,
-			wantCalls: []string{"ADD loopback", "DEL loopback"},
+			wantCalls: []string{"ADD fakebr", "ADD fakeportmap", "DEL fakeportmap", "DEL fakebr"},
 		},
 		{
 			name:      "rollback fails too",
 			fail:      "ADD fakebr DEL fakebr",
 			wantErr:   `roll back: tear down network "net-a" for sandbox sandbox1`,
-			wantCalls: []string{"ADD loopback", "ADD fakebr", "DEL fakeportmap", "DEL fakebr", "DEL loopback"},
+			wantCalls: []string{"ADD fakebr", "DEL fakeportmap", "DEL fakebr"},
 		},
 	}
 	for _, tt := range tests {
@@ -198,7 +193,6 @@ func TestTeardownUsesCache(t *testing.T) {
 	wantCalls := []pluginCall{
 		{Command: "DEL", Plugin: "fakeportmap", ContainerID: "sandbox1", IfName: "eth0", Args: testArgs},
 		{Command: "DEL", Plugin: "fakebr", ContainerID: "sandbox1", IfName: "eth0", Args: testArgs},
-		{Command: "DEL", Plugin: "loopback", ContainerID: "sandbox1", IfName: "lo", Args: testArgs},
 	}
 	if diff := cmp.Diff(wantCalls, calls, ignoreRuntimeConfig); diff != "" {
 		t.Fatalf("plugin calls mismatch (-want +got):\n%s", diff)
@@ -216,7 +210,6 @@ func TestTeardownUsesCache(t *testing.T) {
 	}
 	wantCalls = []pluginCall{
 		{Command: "DEL", Plugin: "fakebr", ContainerID: "sandbox1", IfName: "eth0", Args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=;K8S_POD_NAME=;K8S_POD_INFRA_CONTAINER_ID=sandbox1;K8S_POD_UID="},
-		{Command: "DEL", Plugin: "loopback", ContainerID: "sandbox1", IfName: "lo", Args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=;K8S_POD_NAME=;K8S_POD_INFRA_CONTAINER_ID=sandbox1;K8S_POD_UID="},
 	}
 	if diff := cmp.Diff(wantCalls, fake.takeCalls(), ignoreRuntimeConfig); diff != "" {
 		t.Fatalf("plugin calls mismatch (-want +got):\n%s", diff)
@@ -228,12 +221,10 @@ func TestTeardownWithoutConfig(t *testing.T) {
 	if err := m.Teardown(context.Background(), Attachment{ID: "never"}); err != nil {
 		t.Fatalf("Teardown() = %v", err)
 	}
-	var calls []string
-	for _, c := range fake.takeCalls() {
-		calls = append(calls, c.Command+" "+c.Plugin)
-	}
-	if diff := cmp.Diff([]string{"DEL loopback"}, calls); diff != "" {
-		t.Errorf("plugin calls mismatch (-want +got):\n%s", diff)
+	// No config and nothing cached: there is nothing to DEL ("lo" goes
+	// with the namespace).
+	if calls := fake.takeCalls(); len(calls) != 0 {
+		t.Errorf("plugins ran for Teardown without config: %v", calls)
 	}
 }
 
@@ -246,10 +237,109 @@ func TestTeardownError(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `tear down network "net-a" for sandbox sandbox1`) {
 		t.Fatalf("Teardown() = %v, want it to name the network and sandbox", err)
 	}
-	// Loopback is still torn down.
-	calls := fake.takeCalls()
-	if last := calls[len(calls)-1]; last.Command+" "+last.Plugin != "DEL loopback" {
-		t.Errorf("last call = %s %s, want DEL loopback", last.Command, last.Plugin)
+	var calls []string
+	for _, c := range fake.takeCalls() {
+		calls = append(calls, c.Command+" "+c.Plugin)
+	}
+	if diff := cmp.Diff([]string{"DEL fakeportmap", "DEL fakebr"}, calls); diff != "" {
+		t.Errorf("plugin calls mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestTeardownEveryCachedNetwork(t *testing.T) {
+	// The sandbox was added to net-a, then to net-b after the config
+	// changed: both are cached, and a failing DEL of one does not stop
+	// the other.
+	confDir := t.TempDir()
+	writeFile(t, confDir, "10-a.conflist", confListA)
+	m, cache, fake := fakeManager(t, confDir)
+	ctx := context.Background()
+	if _, err := m.Setup(ctx, testAttachment); err != nil {
+		t.Fatalf("Setup() net-a = %v", err)
+	}
+	writeFile(t, confDir, "05-b.conflist", confListB)
+	if _, err := m.Setup(ctx, testAttachment); err != nil {
+		t.Fatalf("Setup() net-b = %v", err)
+	}
+	fake.takeCalls()
+
+	fake.fail = map[string]bool{"DEL fakeportmap": true}
+	err := m.Teardown(ctx, testAttachment)
+	if err == nil || !strings.Contains(err.Error(), `tear down network "net-a" for sandbox sandbox1`) {
+		t.Fatalf("Teardown() = %v, want it to name net-a", err)
+	}
+	if strings.Contains(err.Error(), "net-b") {
+		t.Errorf("Teardown() = %v, want no error for net-b", err)
+	}
+	var calls []string
+	for _, c := range fake.takeCalls() {
+		calls = append(calls, c.Command+" "+c.Plugin)
+	}
+	if diff := cmp.Diff([]string{"DEL fakeportmap", "DEL fakebr"}, calls); diff != "" {
+		t.Errorf("plugin calls mismatch (-want +got):\n%s", diff)
+	}
+	// net-a stays cached for a retry; net-b is gone.
+	entries, err := os.ReadDir(filepath.Join(cache, "results"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if diff := cmp.Diff([]string{"net-a-sandbox1-eth0"}, names); diff != "" {
+		t.Errorf("cache mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestSetupLoopbackUp(t *testing.T) {
+	confDir := t.TempDir()
+	writeFile(t, confDir, "10-a.conflist", confListA)
+	m, cache, fake := fakeManager(t, confDir)
+	ctx := context.Background()
+
+	// "lo" is brought up in the sandbox's namespace before any plugin runs.
+	var order []string
+	m.loopbackUp = func(path string) error {
+		order = append(order, "lo up "+path)
+		if calls := fake.takeCalls(); len(calls) != 0 {
+			t.Errorf("plugins ran before lo was up: %v", calls)
+		}
+		return nil
+	}
+	if _, err := m.Setup(ctx, testAttachment); err != nil {
+		t.Fatalf("Setup() = %v", err)
+	}
+	for _, c := range fake.takeCalls() {
+		order = append(order, c.Command+" "+c.Plugin)
+	}
+	if diff := cmp.Diff([]string{"lo up /run/netns/test", "ADD fakebr", "ADD fakeportmap"}, order); diff != "" {
+		t.Errorf("Setup order mismatch (-want +got):\n%s", diff)
+	}
+	// Teardown has nothing to do for "lo".
+	order = nil
+	if err := m.Teardown(ctx, testAttachment); err != nil {
+		t.Fatalf("Teardown() = %v", err)
+	}
+	for _, c := range fake.takeCalls() {
+		order = append(order, c.Command+" "+c.Plugin)
+	}
+	if diff := cmp.Diff([]string{"DEL fakeportmap", "DEL fakebr"}, order); diff != "" {
+		t.Errorf("Teardown calls mismatch (-want +got):\n%s", diff)
+	}
+
+	// If "lo" cannot be brought up, Setup fails before running (or rolling
+	// back) any plugin.
+	m.loopbackUp = func(string) error { return errors.New("lo is broken") }
+	_, err := m.Setup(ctx, testAttachment)
+	if err == nil || !strings.Contains(err.Error(), "set up network for sandbox sandbox1") || !strings.Contains(err.Error(), "lo is broken") {
+		t.Fatalf("Setup() = %v, want the loopback error for sandbox1", err)
+	}
+	if calls := fake.takeCalls(); len(calls) != 0 {
+		t.Errorf("plugins ran after lo failed: %v", calls)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(cache, "results")); len(entries) != 0 {
+		t.Errorf("cache holds %d entries after a failed Setup, want none", len(entries))
 	}
 }
 

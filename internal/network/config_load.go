@@ -22,22 +22,6 @@ type config struct {
 // and containerd read them.
 var confExtensions = []string{".conflist", ".conf", ".json"}
 
-// The loopback network, run for every pod besides the pod network, as
-// containerd does: it only brings "lo" up.
-const (
-	loopbackPlugin  = "loopback"
-	loopbackNetwork = "cni-loopback"
-	loopbackIfName  = "lo"
-)
-
-var loopbackList = func() *libcni.NetworkConfigList {
-	list, err := libcni.NetworkConfFromBytes([]byte(`{"cniVersion":"0.3.1","name":"` + loopbackNetwork + `","plugins":[{"type":"` + loopbackPlugin + `"}]}`))
-	if err != nil {
-		panic(err)
-	}
-	return list
-}()
-
 // loadConfig returns the network config of dir: its first *.conflist,
 // *.conf or *.json file in lexical order. A .conf or .json file holds a
 // single plugin and is wrapped into a list. If that first file is not a

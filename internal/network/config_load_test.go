@@ -146,7 +146,8 @@ func TestLoadConfigMissingDir(t *testing.T) {
 
 func TestStatus(t *testing.T) {
 	confDir := t.TempDir()
-	bin := stubPlugins(t, "fakebr", "fakeportmap", loopbackPlugin)
+	// No loopback plugin: "lo" is brought up in-process.
+	bin := stubPlugins(t, "fakebr", "fakeportmap")
 	m, err := New(Options{ConfDir: confDir, BinDirs: []string{t.TempDir(), bin}, CacheDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -171,13 +172,7 @@ func TestStatus(t *testing.T) {
 	if err := os.Remove(filepath.Join(confDir, "05-c.conflist")); err != nil {
 		t.Fatal(err)
 	}
-
-	// Nor is one without the loopback plugin.
-	m, err = New(Options{ConfDir: confDir, BinDirs: []string{stubPlugins(t, "fakebr", "fakeportmap")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Status(); err == nil || !strings.Contains(err.Error(), `plugin "loopback" not found`) {
-		t.Fatalf("Status() without loopback = %v, want plugin not found", err)
+	if err := m.Status(); err != nil {
+		t.Fatalf("Status() with the missing plugin's config removed = %v, want nil", err)
 	}
 }

@@ -81,14 +81,10 @@ func (f *fakeExec) ExecPlugin(_ context.Context, pluginPath string, stdin []byte
 	if c.Command != "ADD" {
 		return nil, nil
 	}
-	switch {
-	case c.Plugin == loopbackPlugin:
-		return []byte(`{"cniVersion": "0.3.1"}`), nil
-	case conf.PrevResult != nil:
+	if conf.PrevResult != nil {
 		return conf.PrevResult, nil
-	default:
-		return fmt.Appendf(nil, fakeResult, c.IfName, c.NetNS), nil
 	}
+	return fmt.Appendf(nil, fakeResult, c.IfName, c.NetNS), nil
 }
 
 func (f *fakeExec) FindInPath(plugin string, paths []string) (string, error) {

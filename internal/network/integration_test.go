@@ -3,10 +3,11 @@
 package network
 
 // Integration tests against the real CNI plugins (bridge, host-local,
-// portmap, loopback) in real network namespaces. They need root, ip and
-// iptables; without them they skip, unless BERTH_INTEGRATION=1 makes a
-// missing prerequisite a failure. CNI_PATH (colon-separated) overrides
-// where the plugins are looked for.
+// portmap) in real network namespaces. They need root, ip and iptables;
+// without them they skip, unless BERTH_INTEGRATION=1 makes a missing
+// prerequisite a failure. CNI_PATH (colon-separated) overrides where the
+// plugins are looked for. The Manager only sees those three plugins: "lo"
+// is brought up in-process, without the loopback plugin.
 //
 // Each test makes its own bridge, namespaces, config, cache and host-local
 // data dir, and removes them and the iptables chains portmap created.
@@ -35,39 +36,55 @@ import (
 
 const integrationNetwork = "berthtest"
 
-var integrationPlugins = []string{"bridge", "host-local", "portmap", "loopback"}
+var integrationPlugins = []string{"bridge", "host-local", "portmap"}
+
+// integrationMissing skips the test, or fails it under
+// BERTH_INTEGRATION=1, for a missing prerequisite.
+func integrationMissing(t *testing.T, format string, args ...any) {
+	t.Helper()
+	msg := "integration test: " + fmt.Sprintf(format, args...)
+	if os.Getenv("BERTH_INTEGRATION") == "1" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg + " (skipped; BERTH_INTEGRATION=1 makes this a failure)")
+}
+
+// requireRoot skips the test, or fails it under BERTH_INTEGRATION=1,
+// unless it runs as root and finds tools.
+func requireRoot(t *testing.T, tools ...string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		integrationMissing(t, "needs root")
+	}
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			integrationMissing(t, "needs %s: %v", tool, err)
+		}
+	}
+}
 
 // requireIntegration skips the test, or fails it under
 // BERTH_INTEGRATION=1, unless the machine can run it. It returns the
-// plugin directories.
+// plugin directories: a directory of its own holding only
+// integrationPlugins, so that nothing else (loopback) can be run.
 func requireIntegration(t *testing.T) []string {
 	t.Helper()
-	missing := func(format string, args ...any) {
-		t.Helper()
-		msg := "integration test: " + fmt.Sprintf(format, args...)
-		if os.Getenv("BERTH_INTEGRATION") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg + " (skipped; BERTH_INTEGRATION=1 makes this a failure)")
-	}
-	if os.Geteuid() != 0 {
-		missing("needs root")
-	}
-	for _, tool := range []string{"ip", "iptables-save", "iptables", "ip6tables-save"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			missing("needs %s: %v", tool, err)
-		}
-	}
+	requireRoot(t, "ip", "iptables-save", "iptables", "ip6tables-save")
 	dirs := []string{"/opt/cni/bin", "/usr/lib/cni", "/usr/libexec/cni"}
 	if p := os.Getenv("CNI_PATH"); p != "" {
 		dirs = filepath.SplitList(p)
 	}
+	bin := t.TempDir()
 	for _, p := range integrationPlugins {
-		if _, err := invoke.FindInPath(p, dirs); err != nil {
-			missing("needs the %s CNI plugin (set CNI_PATH): %v", p, err)
+		path, err := invoke.FindInPath(p, dirs)
+		if err != nil {
+			integrationMissing(t, "needs the %s CNI plugin (set CNI_PATH): %v", p, err)
+		}
+		if err := os.Symlink(path, filepath.Join(bin, p)); err != nil {
+			t.Fatal(err)
 		}
 	}
-	return dirs
+	return []string{bin}
 }
 
 // fixture is one test's network: a bridge on a private /24.
@@ -267,6 +284,9 @@ func TestIntegrationSetupTeardown(t *testing.T) {
 	if out, err := run("ip", "-n", nsName, "-o", "link", "show", "lo"); err != nil || !strings.Contains(out, ",UP") {
 		t.Errorf("lo in the namespace is not up: %v: %s", err, out)
 	}
+	if out, err := run("ip", "-n", nsName, "-o", "-4", "addr", "show", "dev", "lo"); err != nil || !strings.Contains(out, "inet 127.0.0.1/8") {
+		t.Errorf("lo in the namespace has no 127.0.0.1/8: %v: %s", err, out)
+	}
 	if !f.allocated(t, ip) {
 		t.Errorf("host-local has no allocation for %s", ip)
 	}
@@ -274,10 +294,12 @@ func TestIntegrationSetupTeardown(t *testing.T) {
 		t.Errorf("no portmap rule for sandbox %s", a.ID)
 	}
 
-	// The pod is reachable through the bridge and the host port.
+	// The pod is reachable through the bridge and the host port, and
+	// reaches itself through "lo".
 	ln := listenInNetns(t, nsPath, ":8080")
-	checkConnect(t, ln, net.JoinHostPort(ip, "8080"))
-	checkConnect(t, ln, net.JoinHostPort("127.0.0.1", fmt.Sprint(hostPort)))
+	checkConnect(t, "", ln, net.JoinHostPort(ip, "8080"))
+	checkConnect(t, "", ln, net.JoinHostPort("127.0.0.1", fmt.Sprint(hostPort)))
+	checkConnect(t, nsPath, ln, "127.0.0.1:8080")
 
 	if err := f.m.Teardown(context.Background(), a); err != nil {
 		t.Fatalf("Teardown() = %v", err)
@@ -402,6 +424,75 @@ func TestIntegrationStatus(t *testing.T) {
 	}
 }
 
+func TestIntegrationSetLoopbackUp(t *testing.T) {
+	requireRoot(t, "ip")
+	nsName, nsPath := newNetns(t)
+	if out, err := run("ip", "-n", nsName, "-o", "link", "show", "lo"); err != nil || strings.Contains(out, ",UP") {
+		t.Fatalf("lo in a fresh namespace: %v: %s; want it down", err, out)
+	}
+
+	// Stay on one thread, so that the namespace seen after the call is the
+	// one of the thread setLoopbackUp switched. A thread left elsewhere
+	// stays locked and dies with the test's goroutine.
+	runtime.LockOSThread()
+	strayed := false
+	defer func() {
+		if !strayed {
+			runtime.UnlockOSThread()
+		}
+	}()
+	host, err := netns.Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer host.Close()
+	checkHost := func(call string) {
+		t.Helper()
+		cur, err := netns.Get()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cur.Close()
+		if !cur.Equal(host) {
+			strayed = true
+			t.Fatalf("after %s the thread is in %s, want the host's %s", call, cur, host)
+		}
+	}
+
+	if err := setLoopbackUp(nsPath); err != nil {
+		t.Fatalf("setLoopbackUp(%s) = %v", nsPath, err)
+	}
+	checkHost("setLoopbackUp")
+	if out, err := run("ip", "-n", nsName, "-o", "link", "show", "lo"); err != nil || !strings.Contains(out, ",UP") {
+		t.Errorf("lo is not up after setLoopbackUp: %v: %s", err, out)
+	}
+	if out, err := run("ip", "-n", nsName, "-o", "-4", "addr", "show", "dev", "lo"); err != nil || !strings.Contains(out, "inet 127.0.0.1/8") {
+		t.Errorf("lo has no 127.0.0.1/8 after setLoopbackUp: %v: %s", err, out)
+	}
+	// The host's own "lo" is not what was touched: it was up already, and
+	// stays so.
+	if out, err := run("ip", "-o", "link", "show", "lo"); err != nil || !strings.Contains(out, ",UP") {
+		t.Errorf("host lo: %v: %s", err, out)
+	}
+
+	// Again is fine.
+	if err := setLoopbackUp(nsPath); err != nil {
+		t.Errorf("second setLoopbackUp(%s) = %v", nsPath, err)
+	}
+	checkHost("a second setLoopbackUp")
+
+	// Failures leave the thread in the host namespace too.
+	dir := t.TempDir()
+	writeFile(t, dir, "not-a-netns", "")
+	notNetns := filepath.Join(dir, "not-a-netns")
+	for _, path := range []string{"/run/netns/berthtest-absent-" + randomID(t)[:8], notNetns} {
+		if err := setLoopbackUp(path); err == nil || !strings.Contains(err.Error(), path) {
+			t.Errorf("setLoopbackUp(%s) = %v, want an error naming the path", path, err)
+		}
+		checkHost("setLoopbackUp(" + path + ")")
+	}
+}
+
 // freePort returns a TCP port on 127.0.0.1 that nothing listens on.
 func freePort(t *testing.T) int {
 	t.Helper()
@@ -413,57 +504,64 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// listenInNetns listens on addr inside the network namespace at path.
-func listenInNetns(t *testing.T, path, addr string) net.Listener {
-	t.Helper()
-	type result struct {
-		ln  net.Listener
-		err error
-	}
-	ch := make(chan result, 1)
+// inNetns runs fn on a goroutine of its own whose thread is in the
+// network namespace at path. The thread switches namespace and back; if
+// it cannot switch back it stays locked and dies with the goroutine.
+func inNetns(path string, fn func()) error {
+	errc := make(chan error, 1)
 	go func() {
-		// The thread switches namespace and back; if it cannot switch
-		// back it stays locked and dies with the goroutine.
 		runtime.LockOSThread()
 		orig, err := netns.Get()
 		if err != nil {
 			runtime.UnlockOSThread()
-			ch <- result{err: err}
+			errc <- err
 			return
 		}
 		defer orig.Close()
 		target, err := netns.GetFromPath(path)
 		if err != nil {
 			runtime.UnlockOSThread()
-			ch <- result{err: err}
+			errc <- err
 			return
 		}
 		defer target.Close()
 		if err := netns.Set(target); err != nil {
-			ch <- result{err: err}
+			errc <- err
 			return
 		}
-		ln, err := net.Listen("tcp4", addr)
+		fn()
 		if err := netns.Set(orig); err != nil {
-			ch <- result{ln, err}
+			errc <- fmt.Errorf("return to the original netns: %w", err)
 			return
 		}
 		runtime.UnlockOSThread()
-		ch <- result{ln, err}
+		errc <- nil
 	}()
-	r := <-ch
-	if r.err != nil {
-		if r.ln != nil {
-			r.ln.Close()
-		}
-		t.Fatalf("listen in %s: %v", path, r.err)
-	}
-	t.Cleanup(func() { r.ln.Close() })
-	return r.ln
+	return <-errc
 }
 
-// checkConnect dials addr and checks that ln accepts the connection.
-func checkConnect(t *testing.T, ln net.Listener, addr string) {
+// listenInNetns listens on addr inside the network namespace at path.
+func listenInNetns(t *testing.T, path, addr string) net.Listener {
+	t.Helper()
+	var ln net.Listener
+	var lnErr error
+	err := inNetns(path, func() { ln, lnErr = net.Listen("tcp4", addr) })
+	if err == nil {
+		err = lnErr
+	}
+	if err != nil {
+		if ln != nil {
+			ln.Close()
+		}
+		t.Fatalf("listen in %s: %v", path, err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// checkConnect dials addr from the network namespace at from ("": the
+// host's) and checks that ln accepts the connection.
+func checkConnect(t *testing.T, from string, ln net.Listener, addr string) {
 	t.Helper()
 	accepted := make(chan error, 1)
 	go func() {
@@ -473,7 +571,17 @@ func checkConnect(t *testing.T, ln net.Listener, addr string) {
 		}
 		accepted <- err
 	}()
-	c, err := net.DialTimeout("tcp4", addr, 5*time.Second)
+	var c net.Conn
+	var err error
+	dial := func() { c, err = net.DialTimeout("tcp4", addr, 5*time.Second) }
+	if from == "" {
+		dial()
+	} else if nsErr := inNetns(from, dial); nsErr != nil {
+		if c != nil {
+			c.Close()
+		}
+		c, err = nil, fmt.Errorf("in %s: %w", from, nsErr)
+	}
 	if err != nil {
 		t.Errorf("connect to the pod at %s: %v", addr, err)
 		ln.(*net.TCPListener).SetDeadline(time.Now())

@@ -36,9 +36,10 @@ type Options struct {
 // re-reads ConfDir, and DEL reads libcni's cache. It is safe for concurrent
 // use; calls for the same sandbox must not overlap.
 type Manager struct {
-	confDir string
-	binDirs []string
-	cni     *libcni.CNIConfig
+	confDir    string
+	binDirs    []string
+	cni        *libcni.CNIConfig
+	loopbackUp func(netnsPath string) error
 }
 
 // New returns a Manager. It does not need a network config to exist yet:
@@ -47,7 +48,8 @@ func New(opts Options) (*Manager, error) {
 	return newManager(opts, nil)
 }
 
-// newManager is New with the plugin executor replaced (nil: run binaries).
+// newManager is New with the plugin executor replaced (nil: run binaries);
+// with a fake executor there is no real namespace, so "lo" is left alone.
 func newManager(opts Options, exec invoke.Exec) (*Manager, error) {
 	if opts.ConfDir == "" {
 		opts.ConfDir = DefaultConfDir
@@ -64,15 +66,20 @@ func newManager(opts Options, exec invoke.Exec) (*Manager, error) {
 		}
 	}
 	binDirs := append([]string(nil), opts.BinDirs...)
-	return &Manager{
-		confDir: opts.ConfDir,
-		binDirs: binDirs,
-		cni:     libcni.NewCNIConfigWithCacheDir(binDirs, opts.CacheDir, exec),
-	}, nil
+	m := &Manager{
+		confDir:    opts.ConfDir,
+		binDirs:    binDirs,
+		cni:        libcni.NewCNIConfigWithCacheDir(binDirs, opts.CacheDir, exec),
+		loopbackUp: setLoopbackUp,
+	}
+	if exec != nil {
+		m.loopbackUp = func(string) error { return nil }
+	}
+	return m, nil
 }
 
 // Status re-reads ConfDir and returns nil when a usable network config is
-// there: it parses and all its plugins (and loopback) are installed.
+// there: it parses and all its plugins are installed.
 // Otherwise the error says why, for the CRI NetworkReady condition.
 func (m *Manager) Status() error {
 	cfg, err := loadConfig(m.confDir)
@@ -85,16 +92,13 @@ func (m *Manager) Status() error {
 	return nil
 }
 
-// checkPlugins returns an error naming the first plugin of cfg, or the
-// loopback plugin, that is not installed in the binary directories.
+// checkPlugins returns an error naming the first plugin of cfg that is
+// not installed in the binary directories.
 func (m *Manager) checkPlugins(cfg *config) error {
 	for _, p := range cfg.list.Plugins {
 		if _, err := invoke.FindInPath(p.Network.Type, m.binDirs); err != nil {
 			return fmt.Errorf("plugin %q not found in %v", p.Network.Type, m.binDirs)
 		}
-	}
-	if _, err := invoke.FindInPath(loopbackPlugin, m.binDirs); err != nil {
-		return fmt.Errorf("plugin %q not found in %v", loopbackPlugin, m.binDirs)
 	}
 	return nil
 }

@@ -47,6 +47,9 @@ type Checkpoint struct {
 	// NetNS is the namespace path CNI ADD used; DEL passes it while the
 	// pause process lives.
 	NetNS string `json:"netns,omitempty"`
+	// NetworkDeleted is set once CNI DEL has succeeded, so stopping a
+	// stopped sandbox again (RemovePodSandbox does) skips the plugins.
+	NetworkDeleted bool `json:"networkDeleted,omitempty"`
 }
 
 type envelope struct {
@@ -105,7 +108,7 @@ func (s *Store) Write(cp Checkpoint) error {
 	if err != nil {
 		return fmt.Errorf("checkpoint %s: %w", cp.ID, err)
 	}
-	if err := writeAtomic(filepath.Join(dir, checkpointFile), b, 0o600); err != nil {
+	if err := writeAtomic(filepath.Join(dir, checkpointFile), b, 0o600, true); err != nil {
 		return fmt.Errorf("checkpoint %s: %w", cp.ID, err)
 	}
 	return nil
@@ -168,7 +171,10 @@ func (s *Store) List() ([]string, error) {
 	return ids, nil
 }
 
-func writeAtomic(path string, data []byte, mode os.FileMode) (retErr error) {
+// writeAtomic replaces path with data through a rename, so readers see the
+// old or the new content, never a mix. With durable, the data reaches the
+// disk before the rename: a crash cannot leave an empty file behind.
+func writeAtomic(path string, data []byte, mode os.FileMode, durable bool) (retErr error) {
 	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
 	if err != nil {
 		return err
@@ -185,8 +191,10 @@ func writeAtomic(path string, data []byte, mode os.FileMode) (retErr error) {
 	if err := f.Chmod(mode); err != nil {
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		return err
+	if durable {
+		if err := f.Sync(); err != nil {
+			return err
+		}
 	}
 	if err := f.Close(); err != nil {
 		return err

@@ -41,7 +41,9 @@ func (s *Store) WriteEtc(id string, f EtcFiles) (map[string]string, error) {
 	for name, data := range map[string][]byte{ResolvConf: f.ResolvConf, Hosts: f.Hosts, Hostname: f.Hostname} {
 		p := filepath.Join(dir, name)
 		// Containers read them as any user: 0644 like the host's own.
-		if err := writeAtomic(p, data, 0o644); err != nil {
+		// Not synced: a crash of the host that could lose them takes the
+		// sandbox's containers down with it.
+		if err := writeAtomic(p, data, 0o644, false); err != nil {
 			return nil, fmt.Errorf("sandbox %s %s: %w", id, name, err)
 		}
 		paths[name] = p
