@@ -13,14 +13,17 @@ import (
 	"time"
 
 	"github.com/berth-project/berth/internal/config"
+	"github.com/berth-project/berth/internal/containerlog"
 	"github.com/berth-project/berth/internal/cri"
 	"github.com/berth-project/berth/internal/criserver"
 	"github.com/berth-project/berth/internal/docker"
 	"github.com/berth-project/berth/internal/host"
 	"github.com/berth-project/berth/internal/network"
 	"github.com/berth-project/berth/internal/sandbox"
+	"github.com/berth-project/berth/internal/streaming"
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
+	"k8s.io/klog/v2"
 )
 
 func newServe(errOut io.Writer) *cobra.Command {
@@ -49,6 +52,9 @@ func newServe(errOut io.Writer) *cobra.Command {
 	f.StringVar(&binDirs, "cni-bin-dir", binDirs, "colon-separated directories of CNI plugins")
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn, error")
 	f.DurationVar(&cfg.StopGrace, "shutdown-grace", cfg.StopGrace, "how long in-flight calls may finish on SIGTERM")
+	f.StringVar(&cfg.StreamingAddr, "streaming-address", cfg.StreamingAddr, "host:port of the exec/attach/port-forward server (port 0: a free port)")
+	f.StringVar(&cfg.StreamingTLSCert, "streaming-tls-cert", "", "certificate file for the streaming server (https)")
+	f.StringVar(&cfg.StreamingTLSKey, "streaming-tls-key", "", "key file for the streaming server (https)")
 	return cmd
 }
 
@@ -58,6 +64,8 @@ func serve(ctx context.Context, cfg config.Serve, errOut io.Writer) error {
 		return err
 	}
 	log := newLogger(errOut, level)
+	// The streaming libraries log through klog; send it to berth's log.
+	klog.SetSlogLogger(log)
 	if err := os.MkdirAll(cfg.RootDir, 0o700); err != nil {
 		return fmt.Errorf("root dir: %w", err)
 	}
@@ -107,9 +115,34 @@ func serve(ctx context.Context, cfg config.Serve, errOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	svc, err := cri.New(cri.Options{
+	logs, err := containerlog.New(containerlog.Options{
+		Docker: dc, StateDir: filepath.Join(cfg.RootDir, "containers"), Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	defer logs.Close()
+	// The streaming server asks the CRI service where a pod's network is,
+	// and the service hands out the streaming server's URLs.
+	var svc *cri.Service
+	stream, err := streaming.New(streaming.Options{
+		Docker: dc, Addr: cfg.StreamingAddr, TLSCertFile: cfg.StreamingTLSCert, TLSKeyFile: cfg.StreamingTLSKey,
+		Sandbox: func(ctx context.Context, id string) (int, bool, error) { return svc.SandboxNetNS(ctx, id) },
+		Logger:  log,
+	})
+	if err != nil {
+		return err
+	}
+	defer stream.Stop()
+	go func() {
+		if err := stream.Serve(); err != nil {
+			log.Error("streaming server", "error", err)
+		}
+	}()
+	svc, err = cri.New(cri.Options{
 		Docker: dc, Network: net, Sandboxes: store, Host: h, PauseImage: cfg.PauseImage,
 		HostResolvConf: cfg.ResolvConf, Logger: log,
+		Streaming: streamer{stream, dc}, Logs: logs,
 	})
 	if err != nil {
 		return err
@@ -118,6 +151,9 @@ func serve(ctx context.Context, cfg config.Serve, errOut io.Writer) error {
 		// Serve anyway: what could not be cleaned now is retried at the
 		// next start, and the kubelet still needs a runtime.
 		log.Error("reconcile at start", "error", err)
+	}
+	if err := svc.ResumeLogs(ctx); err != nil {
+		log.Error("resume container logs", "error", err)
 	}
 	srv, err := criserver.New(criserver.Options{Service: svc, Logger: log})
 	if err != nil {
@@ -148,4 +184,15 @@ func missingFrom(all, some []string) []string {
 		}
 	}
 	return out
+}
+
+// streamer is the streaming server with synchronous exec beside it, as the
+// CRI service wants them.
+type streamer struct {
+	*streaming.Server
+	docker streaming.Docker
+}
+
+func (s streamer) ExecSync(ctx context.Context, containerID string, cmd []string, timeout time.Duration) ([]byte, []byte, int32, error) {
+	return streaming.ExecSync(ctx, s.docker, containerID, cmd, timeout, streaming.ExecSyncOutputLimit)
 }

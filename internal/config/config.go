@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,6 +24,11 @@ type Serve struct {
 	LogLevel   string
 	StopGrace  time.Duration
 	ResolvConf string
+	// StreamingAddr is where exec, attach and port-forward sessions are
+	// served (host:port; port 0 picks a free one).
+	StreamingAddr    string
+	StreamingTLSCert string
+	StreamingTLSKey  string
 }
 
 // Defaults.
@@ -51,6 +57,9 @@ func DefaultServe() Serve {
 		LogLevel:   "info",
 		StopGrace:  10 * time.Second,
 		ResolvConf: "/etc/resolv.conf",
+		// Loopback: the kubelet on this host is the only client, and
+		// proxies the sessions to kubectl.
+		StreamingAddr: "127.0.0.1:0",
 	}
 }
 
@@ -78,6 +87,12 @@ func (c Serve) Validate() error {
 	}
 	if _, err := ParseLevel(c.LogLevel); err != nil {
 		errs = append(errs, err)
+	}
+	if _, _, err := net.SplitHostPort(c.StreamingAddr); err != nil {
+		errs = append(errs, fmt.Errorf("--streaming-address %q: %w", c.StreamingAddr, err))
+	}
+	if (c.StreamingTLSCert == "") != (c.StreamingTLSKey == "") {
+		errs = append(errs, errors.New("--streaming-tls-cert and --streaming-tls-key go together"))
 	}
 	if c.StopGrace < 0 {
 		errs = append(errs, fmt.Errorf("--shutdown-grace %s: negative", c.StopGrace))

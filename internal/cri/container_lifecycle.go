@@ -20,8 +20,23 @@ func (s *Service) StartContainer(ctx context.Context, req *runtimeapi.StartConta
 	if c.c.State != nil && (c.c.State.Running || parseTime(c.c.State.StartedAt) != 0) {
 		return nil, fmt.Errorf("container %s was already started: %w", c.c.ID, errdefs.ErrFailedPrecondition)
 	}
+	logPath := c.labels.LogPath
+	if s.logs != nil && logPath != "" {
+		// The file exists when StartContainer returns, as the kubelet
+		// expects.
+		if err := s.logs.Prepare(logPath); err != nil {
+			return nil, fmt.Errorf("log of container %s: %w", c.c.ID, err)
+		}
+	}
 	if _, err := s.docker.ContainerStart(ctx, c.c.ID, client.ContainerStartOptions{}); err != nil {
 		return nil, fmt.Errorf("start container %s: %w", c.c.ID, err)
+	}
+	if s.logs != nil && logPath != "" {
+		// The container runs: failing the call now would leave it
+		// running unseen. Its file exists; say loudly it stays empty.
+		if err := s.logs.Start(ctx, c.c.ID, logPath); err != nil {
+			s.log.ErrorContext(ctx, "container log not copied", "container", c.c.ID, "path", logPath, "error", err)
+		}
 	}
 	return &runtimeapi.StartContainerResponse{}, nil
 }
@@ -60,6 +75,11 @@ func (s *Service) RemoveContainer(ctx context.Context, req *runtimeapi.RemoveCon
 }
 
 func (s *Service) removeContainer(ctx context.Context, id string) error {
+	if s.logs != nil {
+		if err := s.logs.Forget(id); err != nil {
+			return err
+		}
+	}
 	_, err := s.docker.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 	if err != nil && !errdefs.IsNotFound(err) {
 		// Two removes racing: Docker answers the loser with a conflict

@@ -35,6 +35,11 @@ type Options struct {
 	Sandboxes  *sandbox.Store
 	Host       translate.Host
 	PauseImage string
+	// Streaming serves exec, attach and port-forward; nil answers
+	// Unimplemented.
+	Streaming Streaming
+	// Logs writes CRI log files; nil writes none.
+	Logs Logs
 	// HostResolvConf is read for pods without DNS config.
 	HostResolvConf string
 	Logger         *slog.Logger
@@ -54,6 +59,8 @@ type Service struct {
 	host           translate.Host
 	pauseImage     string
 	hostResolvConf string
+	streaming      Streaming
+	logs           Logs
 	log            *slog.Logger
 	now            func() time.Time
 
@@ -80,6 +87,8 @@ func New(opts Options) (*Service, error) {
 		host:           opts.Host,
 		pauseImage:     opts.PauseImage,
 		hostResolvConf: opts.HostResolvConf,
+		streaming:      opts.Streaming,
+		logs:           opts.Logs,
 		log:            opts.Logger,
 		now:            opts.Now,
 	}
