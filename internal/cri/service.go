@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/berth-project/berth/internal/cgroups"
 	"github.com/berth-project/berth/internal/docker"
 	"github.com/berth-project/berth/internal/network"
 	"github.com/berth-project/berth/internal/sandbox"
@@ -43,6 +44,8 @@ type Options struct {
 	// HostResolvConf is read for pods without DNS config.
 	HostResolvConf string
 	Logger         *slog.Logger
+	// ReadCgroups samples a process's cgroups; nil reads the host's.
+	ReadCgroups func(pid int) (cgroups.Sample, error)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -63,6 +66,7 @@ type Service struct {
 	logs           Logs
 	log            *slog.Logger
 	now            func() time.Time
+	readCgroups    func(pid int) (cgroups.Sample, error)
 
 	locks     keyedMutex
 	pulls     pullGroup
@@ -70,6 +74,7 @@ type Service struct {
 
 	mu      sync.Mutex
 	podCIDR string
+	fsMount string
 }
 
 // New returns a Service.
@@ -97,6 +102,10 @@ func New(opts Options) (*Service, error) {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	s.readCgroups = opts.ReadCgroups
+	if s.readCgroups == nil {
+		s.readCgroups = cgroups.Default.Read
 	}
 	if s.hostResolvConf == "" {
 		s.hostResolvConf = "/etc/resolv.conf"

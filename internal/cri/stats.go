@@ -1,0 +1,349 @@
+package cri
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/berth-project/berth/internal/cgroups"
+	"github.com/berth-project/berth/internal/naming"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// statsParallel bounds the Docker stats calls a list makes at once: each
+// is a round trip, and the kubelet lists every container every few seconds.
+const statsParallel = 8
+
+// ContainerStats reports one container's resource usage.
+func (s *Service) ContainerStats(ctx context.Context, req *runtimeapi.ContainerStatsRequest) (*runtimeapi.ContainerStatsResponse, error) {
+	c, err := s.inspectOwned(ctx, req.GetContainerId(), naming.TypeContainer)
+	if err != nil {
+		return nil, err
+	}
+	meta, err := c.labels.ContainerMetadata()
+	if err != nil {
+		return nil, err
+	}
+	running := c.c.State != nil && c.c.State.Running
+	st, sampled, err := s.containerStats(ctx, c.c.ID, running)
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.docker.ContainerInspect(ctx, c.c.ID, client.ContainerInspectOptions{Size: true})
+	if err != nil {
+		return nil, fmt.Errorf("inspect container %s: %w", c.c.ID, err)
+	}
+	var sizeRw int64
+	if res.Container.SizeRw != nil {
+		sizeRw = *res.Container.SizeRw
+	}
+	out := s.criContainerStats(ctx, c.c.ID, meta, c.labels, st, sampled, sizeRw)
+	return &runtimeapi.ContainerStatsResponse{Stats: out}, nil
+}
+
+// ListContainerStats reports the usage of the containers a filter selects.
+func (s *Service) ListContainerStats(ctx context.Context, req *runtimeapi.ListContainerStatsRequest) (*runtimeapi.ListContainerStatsResponse, error) {
+	f := req.GetFilter()
+	items, err := s.listOwnedSized(ctx, naming.TypeContainer, f.GetPodSandboxId())
+	if err != nil {
+		return nil, err
+	}
+	type job struct {
+		it   container.Summary
+		d    naming.Decoded
+		meta *runtimeapi.ContainerMetadata
+	}
+	var jobs []job
+	for _, it := range items {
+		if f.GetId() != "" && !strings.HasPrefix(it.ID, f.GetId()) {
+			continue
+		}
+		d, err := naming.Decode(it.Labels)
+		if err != nil || !matchLabels(d.Labels, f.GetLabelSelector()) {
+			continue
+		}
+		if f.GetPodSandboxId() != "" && !strings.HasPrefix(d.SandboxID, f.GetPodSandboxId()) {
+			continue
+		}
+		meta, err := d.ContainerMetadata()
+		if err != nil {
+			continue
+		}
+		jobs = append(jobs, job{it, d, meta})
+	}
+	out := make([]*runtimeapi.ContainerStats, len(jobs))
+	errs := make([]error, len(jobs))
+	sem := make(chan struct{}, statsParallel)
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			st, sampled, err := s.containerStats(ctx, j.it.ID, j.it.State == container.StateRunning)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			out[i] = s.criContainerStats(ctx, j.it.ID, j.meta, j.d, st, sampled, j.it.SizeRw)
+		}()
+	}
+	wg.Wait()
+	stats := make([]*runtimeapi.ContainerStats, 0, len(out))
+	for i, st := range out {
+		if errs[i] != nil {
+			// A container removed meanwhile is simply not listed.
+			s.log.DebugContext(ctx, "container stats", "container", jobs[i].it.ID, "error", errs[i])
+			continue
+		}
+		stats = append(stats, st)
+	}
+	return &runtimeapi.ListContainerStatsResponse{Stats: stats}, nil
+}
+
+// listOwnedSized is listOwned with each container's writable-layer size.
+func (s *Service) listOwnedSized(ctx context.Context, typ, sandboxID string) ([]container.Summary, error) {
+	f := client.Filters{}
+	f.Add("label", naming.LabelManaged+"=true", naming.LabelType+"="+typ)
+	if sandboxID != "" && len(sandboxID) == 64 {
+		f.Add("label", naming.LabelSandboxID+"="+sandboxID)
+	}
+	res, err := s.docker.ContainerList(ctx, client.ContainerListOptions{All: true, Size: true, Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("list %s containers: %w", typ, err)
+	}
+	return res.Items, nil
+}
+
+// containerStats samples a container's cgroups; a container that does
+// not run has none, and no sample (ok false).
+func (s *Service) containerStats(ctx context.Context, id string, running bool) (sample cgroups.Sample, ok bool, err error) {
+	if !running {
+		return cgroups.Sample{}, false, nil
+	}
+	res, err := s.docker.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	if err != nil {
+		return cgroups.Sample{}, false, fmt.Errorf("stats of container %s: %w", id, err)
+	}
+	st := res.Container.State
+	if st == nil || !st.Running || st.Pid == 0 {
+		return cgroups.Sample{}, false, nil
+	}
+	sample, err = s.readCgroups(st.Pid)
+	if err != nil {
+		return cgroups.Sample{}, false, fmt.Errorf("stats of container %s: %w", id, err)
+	}
+	return sample, true, nil
+}
+
+func (s *Service) criContainerStats(ctx context.Context, id string, meta *runtimeapi.ContainerMetadata, d naming.Decoded, st cgroups.Sample, sampled bool, sizeRw int64) *runtimeapi.ContainerStats {
+	now := s.now().UnixNano()
+	out := &runtimeapi.ContainerStats{
+		Attributes: &runtimeapi.ContainerAttributes{Id: id, Metadata: meta, Labels: d.Labels, Annotations: d.Annotations},
+		WritableLayer: &runtimeapi.FilesystemUsage{
+			Timestamp: now,
+			FsId:      &runtimeapi.FilesystemIdentifier{Mountpoint: s.imageFsMount(ctx)},
+			UsedBytes: &runtimeapi.UInt64Value{Value: uint64(max(sizeRw, 0))},
+		},
+	}
+	if sampled {
+		out.Cpu, out.Memory = cpuMemory(st, now)
+	}
+	return out
+}
+
+// cpuMemory turns a cgroup sample into CRI CPU and memory usage.
+func cpuMemory(st cgroups.Sample, ts int64) (*runtimeapi.CpuUsage, *runtimeapi.MemoryUsage) {
+	cpu := &runtimeapi.CpuUsage{
+		Timestamp:            ts,
+		UsageCoreNanoSeconds: &runtimeapi.UInt64Value{Value: st.CPUUsageNanos},
+	}
+	mem := &runtimeapi.MemoryUsage{
+		Timestamp:       ts,
+		WorkingSetBytes: &runtimeapi.UInt64Value{Value: st.MemoryWorkingSet},
+		UsageBytes:      &runtimeapi.UInt64Value{Value: st.MemoryUsage},
+		RssBytes:        &runtimeapi.UInt64Value{Value: st.MemoryRSS},
+		PageFaults:      &runtimeapi.UInt64Value{Value: st.PageFaults},
+		MajorPageFaults: &runtimeapi.UInt64Value{Value: st.MajorPageFaults},
+	}
+	// Available memory is only meaningful under a limit.
+	if st.MemoryLimit > st.MemoryWorkingSet {
+		mem.AvailableBytes = &runtimeapi.UInt64Value{Value: st.MemoryLimit - st.MemoryWorkingSet}
+	}
+	return cpu, mem
+}
+
+// imageFsMount is where Docker keeps container layers.
+func (s *Service) imageFsMount(ctx context.Context) string {
+	s.mu.Lock()
+	m := s.fsMount
+	s.mu.Unlock()
+	if m != "" {
+		return m
+	}
+	info, err := s.docker.Info(ctx, client.InfoOptions{})
+	if err != nil {
+		return ""
+	}
+	m = info.Info.DockerRootDir
+	if info.Info.Driver != "" {
+		m += "/" + info.Info.Driver
+	}
+	s.mu.Lock()
+	s.fsMount = m
+	s.mu.Unlock()
+	return m
+}
+
+// PodSandboxStats reports a sandbox's usage: its containers', and its
+// network's from the pause process's view of its namespace.
+func (s *Service) PodSandboxStats(ctx context.Context, req *runtimeapi.PodSandboxStatsRequest) (*runtimeapi.PodSandboxStatsResponse, error) {
+	sb, err := s.inspectOwned(ctx, req.GetPodSandboxId(), naming.TypeSandbox)
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.podStats(ctx, sb)
+	if err != nil {
+		return nil, err
+	}
+	return &runtimeapi.PodSandboxStatsResponse{Stats: st}, nil
+}
+
+// ListPodSandboxStats reports the usage of the sandboxes a filter selects.
+func (s *Service) ListPodSandboxStats(ctx context.Context, req *runtimeapi.ListPodSandboxStatsRequest) (*runtimeapi.ListPodSandboxStatsResponse, error) {
+	f := req.GetFilter()
+	items, err := s.listOwned(ctx, naming.TypeSandbox, "")
+	if err != nil {
+		return nil, err
+	}
+	out := []*runtimeapi.PodSandboxStats{}
+	for _, it := range items {
+		if f.GetId() != "" && !strings.HasPrefix(it.ID, f.GetId()) {
+			continue
+		}
+		d, err := naming.Decode(it.Labels)
+		if err != nil || !matchLabels(d.Labels, f.GetLabelSelector()) {
+			continue
+		}
+		sb, err := s.inspectOwned(ctx, it.ID, naming.TypeSandbox)
+		if err != nil {
+			continue
+		}
+		st, err := s.podStats(ctx, sb)
+		if err != nil {
+			s.log.DebugContext(ctx, "sandbox stats", "sandbox", it.ID, "error", err)
+			continue
+		}
+		out = append(out, st)
+	}
+	return &runtimeapi.ListPodSandboxStatsResponse{Stats: out}, nil
+}
+
+func (s *Service) podStats(ctx context.Context, sb inspected) (*runtimeapi.PodSandboxStats, error) {
+	meta, err := sb.labels.SandboxMetadata()
+	if err != nil {
+		return nil, err
+	}
+	ctrs, err := s.ListContainerStats(ctx, &runtimeapi.ListContainerStatsRequest{Filter: &runtimeapi.ContainerStatsFilter{PodSandboxId: sb.c.ID}})
+	if err != nil {
+		return nil, err
+	}
+	now := s.now().UnixNano()
+	linux := &runtimeapi.LinuxPodSandboxStats{Containers: ctrs.Stats}
+	running := sb.c.State != nil && sb.c.State.Running
+	pause, sampled, err := s.containerStats(ctx, sb.c.ID, running)
+	if err != nil {
+		return nil, err
+	}
+	var cpuTotal, wsTotal, usageTotal uint64
+	var procs uint64
+	if sampled {
+		cpuTotal, wsTotal, usageTotal = pause.CPUUsageNanos, pause.MemoryWorkingSet, pause.MemoryUsage
+		procs = pause.Pids
+	}
+	for _, c := range ctrs.Stats {
+		if c.Cpu != nil {
+			cpuTotal += c.Cpu.GetUsageCoreNanoSeconds().GetValue()
+			sampled = true
+		}
+		if c.Memory != nil {
+			wsTotal += c.Memory.GetWorkingSetBytes().GetValue()
+			usageTotal += c.Memory.GetUsageBytes().GetValue()
+		}
+	}
+	if sampled {
+		linux.Cpu = &runtimeapi.CpuUsage{Timestamp: now, UsageCoreNanoSeconds: &runtimeapi.UInt64Value{Value: cpuTotal}}
+		linux.Memory = &runtimeapi.MemoryUsage{
+			Timestamp: now, WorkingSetBytes: &runtimeapi.UInt64Value{Value: wsTotal}, UsageBytes: &runtimeapi.UInt64Value{Value: usageTotal},
+		}
+		linux.Process = &runtimeapi.ProcessUsage{Timestamp: now, ProcessCount: &runtimeapi.UInt64Value{Value: procs}}
+	}
+	if running && sb.c.State.Pid > 0 && (sb.c.HostConfig == nil || !sb.c.HostConfig.NetworkMode.IsHost()) {
+		if n, err := netStats(sb.c.State.Pid, now); err == nil {
+			linux.Network = n
+		}
+	}
+	return &runtimeapi.PodSandboxStats{
+		Attributes: &runtimeapi.PodSandboxAttributes{Id: sb.c.ID, Metadata: meta, Labels: sb.labels.Labels, Annotations: sb.labels.Annotations},
+		Linux:      linux,
+	}, nil
+}
+
+// netStats reads the pod's interfaces from /proc/<pid>/net/dev, which shows
+// the network namespace of that process: no need to enter it.
+func netStats(pid int, now int64) (*runtimeapi.NetworkUsage, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/dev", pid))
+	if err != nil {
+		return nil, err
+	}
+	ifaces := parseNetDev(b)
+	n := &runtimeapi.NetworkUsage{Timestamp: now}
+	for _, i := range ifaces {
+		if i.Name == "lo" {
+			continue
+		}
+		i.Name = strings.TrimSpace(i.Name)
+		if i.Name == "eth0" {
+			n.DefaultInterface = i
+		} else {
+			n.Interfaces = append(n.Interfaces, i)
+		}
+	}
+	return n, nil
+}
+
+// parseNetDev parses /proc/net/dev: a two-line header, then per interface
+// "name: rx_bytes rx_packets rx_errs rx_drop ... tx_bytes tx_packets tx_errs tx_drop ...".
+func parseNetDev(b []byte) []*runtimeapi.NetworkInterfaceUsage {
+	var out []*runtimeapi.NetworkInterfaceUsage
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for line := 0; sc.Scan(); line++ {
+		if line < 2 {
+			continue
+		}
+		name, rest, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) < 12 {
+			continue
+		}
+		num := func(i int) *runtimeapi.UInt64Value {
+			v, _ := strconv.ParseUint(f[i], 10, 64)
+			return &runtimeapi.UInt64Value{Value: v}
+		}
+		out = append(out, &runtimeapi.NetworkInterfaceUsage{
+			Name: strings.TrimSpace(name), RxBytes: num(0), RxErrors: num(2), TxBytes: num(8), TxErrors: num(10),
+		})
+	}
+	return out
+}
