@@ -48,3 +48,13 @@ demo: setup build crictl
 
 clean:
 	rm -rf bin
+
+## conformance: critest (cri-tools as in go.mod) against berth (hack/conformance.sh);
+## the last line is "N passed, M failed, K skipped"
+.PHONY: conformance conformance-bench
+conformance: setup build crictl
+	bash hack/conformance.sh
+
+## conformance-bench: critest -benchmark with test/conformance/benchmark.yaml; prints the medians
+conformance-bench: setup build crictl
+	bash hack/conformance.sh bench

@@ -76,7 +76,7 @@ func newCopier(m *Manager, id, path string) *copier {
 // file holds or, for an empty file, at the position saved when it was
 // reopened; with neither, at the start of Docker's log.
 func (c *copier) open() error {
-	f, err := openLog(c.path)
+	f, err := openLockedLog(c.path)
 	if err != nil {
 		return err
 	}
@@ -297,15 +297,21 @@ func (c *copier) flushTimed() {
 
 // reopen swaps the file for a new one at the same path, between records.
 func (c *copier) reopen() error {
-	f, err := openLog(c.path)
-	if err != nil {
-		return fmt.Errorf("reopen log of container %s: %w", c.id, err)
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		f.Close()
 		return fmt.Errorf("reopen log of container %s: container is not running: %w", c.id, errdefs.ErrFailedPrecondition)
+	}
+	// Nothing renamed it: the path is still the file being written, and
+	// there is nothing to swap (a second lock on it would fail).
+	if cur, err := c.f.Stat(); err == nil {
+		if at, err := os.Lstat(c.path); err == nil && os.SameFile(cur, at) {
+			return nil
+		}
+	}
+	f, err := openLockedLog(c.path)
+	if err != nil {
+		return fmt.Errorf("reopen log of container %s: %w", c.id, err)
 	}
 	if err := c.w.Flush(); err != nil {
 		f.Close()

@@ -183,3 +183,22 @@ func firstSymlink(p string) string {
 	}
 	return ""
 }
+
+// openLockedLog opens a log file for a copier and takes an exclusive lock
+// on it: one writer per file. A second berth on the same Docker daemon, or
+// a stale copier, fails here instead of appending a second copy of every
+// line. Readers (the kubelet, crictl) take no lock and are not affected.
+func openLockedLog(path string) (*os.File, error) {
+	f, err := openLog(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("log file %s: another writer holds it: %w", path, errdefs.ErrFailedPrecondition)
+		}
+		return nil, fmt.Errorf("lock log file %s: %w", path, err)
+	}
+	return f, nil
+}

@@ -152,6 +152,26 @@ func (m *Manager) Reopen(ctx context.Context, containerID string) error {
 	return c.reopen()
 }
 
+// Wait waits until the container's copier, if any, has ended: after the
+// container exited, everything it wrote is in the file once Wait returns.
+func (m *Manager) Wait(ctx context.Context, containerID string) error {
+	c := m.copier(containerID)
+	if c == nil {
+		return nil
+	}
+	select {
+	case <-c.ready:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-c.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // Stop stops the container's copier, if any, and waits until its file is
 // closed.
 func (m *Manager) Stop(containerID string) {

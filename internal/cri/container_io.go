@@ -25,6 +25,9 @@ type Logs interface {
 	Prepare(path string) error
 	Start(ctx context.Context, containerID, path string) error
 	Reopen(ctx context.Context, containerID string) error
+	// Wait returns once the copier of an exited container has written
+	// everything.
+	Wait(ctx context.Context, containerID string) error
 	Forget(containerID string) error
 }
 
@@ -48,6 +51,28 @@ func (s *Service) streamingOrUnimplemented(rpc string) error {
 	return nil
 }
 
+// execSyncBudget is how much output an ExecSync answer carries, stdout and
+// stderr together: the kubelet's and crictl's CRI clients accept messages
+// of at most 16 MiB, so a larger answer would reach no one. The rest of a
+// message is a few bytes of framing.
+const execSyncBudget = 16<<20 - 4<<10
+
+// capOutput cuts stdout and stderr to budget bytes together: a stream
+// within half the budget keeps all it has and the other gets the rest.
+func capOutput(stdout, stderr []byte, budget int) ([]byte, []byte) {
+	half := budget / 2
+	switch {
+	case len(stdout)+len(stderr) <= budget:
+	case len(stdout) <= half:
+		stderr = stderr[:budget-len(stdout)]
+	case len(stderr) <= half:
+		stdout = stdout[:budget-len(stderr)]
+	default:
+		stdout, stderr = stdout[:half], stderr[:budget-half]
+	}
+	return stdout, stderr
+}
+
 // ExecSync runs a command in a container and returns its output and exit
 // code. A timeout ends the call with DeadlineExceeded, and the command with
 // it.
@@ -67,6 +92,7 @@ func (s *Service) ExecSync(ctx context.Context, req *runtimeapi.ExecSyncRequest)
 	}
 	timeout := time.Duration(req.GetTimeout()) * time.Second
 	stdout, stderr, code, err := s.streaming.ExecSync(ctx, c.c.ID, req.GetCmd(), timeout)
+	stdout, stderr = capOutput(stdout, stderr, execSyncBudget)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return nil, fmt.Errorf("exec in container %s: timed out after %v: %w", c.c.ID, timeout, context.DeadlineExceeded)
@@ -190,6 +216,11 @@ func (s *Service) ResumeLogs(ctx context.Context) error {
 	for _, it := range items {
 		d, err := naming.Decode(it.Labels)
 		if err != nil || d.LogPath == "" || summaryState(it.State) == runtimeapi.ContainerState_CONTAINER_CREATED {
+			continue
+		}
+		// Only this berth's containers: another berth (another root) on
+		// the same Docker daemon copies its own.
+		if _, err := s.sandboxes.Read(d.SandboxID); err != nil {
 			continue
 		}
 		if err := s.logs.Start(ctx, it.ID, d.LogPath); err != nil {

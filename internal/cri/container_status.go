@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"time"
 
 	"github.com/berth-project/berth/internal/naming"
 	"github.com/moby/moby/api/types/container"
@@ -44,6 +45,7 @@ func (s *Service) ContainerStatus(ctx context.Context, req *runtimeapi.Container
 	if ps := c.c.State; ps != nil {
 		st.StartedAt = parseTime(ps.StartedAt)
 		if st.State == runtimeapi.ContainerState_CONTAINER_EXITED {
+			s.waitLog(ctx, c.c.ID)
 			// Docker stamps a fast exit's finish before its start at
 			// times; a container cannot finish before it started.
 			st.FinishedAt = max(parseTime(ps.FinishedAt), st.StartedAt)
@@ -203,4 +205,23 @@ func (s *Service) ListContainers(ctx context.Context, req *runtimeapi.ListContai
 		})
 	}
 	return &runtimeapi.ListContainersResponse{Containers: out}, nil
+}
+
+// logDrainTimeout bounds how long a status waits for an exited
+// container's last output to reach its log file.
+const logDrainTimeout = 2 * time.Second
+
+// waitLog lets the log copier of an exited container finish before its
+// status says EXITED: whoever sees the exit (the kubelet, a test reading
+// the log) then finds all the output in the file, as with containerd. The
+// copier ends moments after the exit, so the wait is short and bounded.
+func (s *Service) waitLog(ctx context.Context, id string) {
+	if s.logs == nil {
+		return
+	}
+	wctx, cancel := context.WithTimeout(ctx, logDrainTimeout)
+	defer cancel()
+	if err := s.logs.Wait(wctx, id); err != nil {
+		s.log.WarnContext(ctx, "container log still copying after exit", "container", id, "error", err)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
@@ -73,7 +74,7 @@ func (s *Service) ImageStatus(ctx context.Context, req *runtimeapi.ImageStatusRe
 
 func (s *Service) imageStatus(ctx context.Context, ref string) (*runtimeapi.Image, error) {
 	res, err := s.docker.ImageInspect(ctx, ref)
-	if errdefs.IsNotFound(err) {
+	if errdefs.IsNotFound(err) || beingRemoved(err) {
 		return nil, nil
 	}
 	if err != nil {
@@ -140,13 +141,58 @@ func (s *Service) RemoveImage(ctx context.Context, req *runtimeapi.RemoveImageRe
 		return nil, fmt.Errorf("inspect image %q: %w", ref, err)
 	}
 	_, err = s.docker.ImageRemove(ctx, res.ID, client.ImageRemoveOptions{Force: true, PruneChildren: true})
-	if err != nil && !errdefs.IsNotFound(err) {
-		if _, ierr := s.docker.ImageInspect(ctx, res.ID); errdefs.IsNotFound(ierr) {
-			return &runtimeapi.RemoveImageResponse{}, nil
-		}
+	wait := removeWait
+	switch {
+	case err == nil, errdefs.IsNotFound(err), beingRemoved(err):
+	case errdefs.IsConflict(err):
+		// In use by a container, or another RemoveImage at work: only
+		// the latter makes it vanish soon.
+		wait = conflictWait
+	default:
 		return nil, fmt.Errorf("remove image %s: %w", res.ID, err)
 	}
+	// Another RemoveImage of the same image may still be at work: the
+	// image is gone only when Docker no longer knows it, and the CRI
+	// promises that when RemoveImage returns.
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	if werr := s.waitImageGone(wctx, res.ID); werr != nil {
+		if err != nil {
+			return nil, fmt.Errorf("remove image %s: %w", res.ID, err)
+		}
+		return nil, werr
+	}
 	return &runtimeapi.RemoveImageResponse{}, nil
+}
+
+// How long RemoveImage waits for the image to be gone from Docker.
+const (
+	removeWait   = 30 * time.Second
+	conflictWait = time.Second
+)
+
+// waitImageGone polls until Docker no longer knows image id.
+func (s *Service) waitImageGone(ctx context.Context, id string) error {
+	for delay := 5 * time.Millisecond; ; delay = min(delay*2, 200*time.Millisecond) {
+		_, err := s.docker.ImageInspect(ctx, id)
+		if errdefs.IsNotFound(err) {
+			return nil
+		}
+		if err != nil && !beingRemoved(err) {
+			return fmt.Errorf("remove image %s: %w", id, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("remove image %s: still there: %w", id, ctx.Err())
+		case <-time.After(delay):
+		}
+	}
+}
+
+// beingRemoved reports Docker's answer about an image whose removal is
+// under way: its layers are already gone.
+func beingRemoved(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "layer does not exist")
 }
 
 // ImageFsInfo reports the filesystem Docker keeps images on.

@@ -99,3 +99,20 @@ func TestParseNetDev(t *testing.T) {
 		t.Errorf("eth0 = %v", e)
 	}
 }
+
+func TestCapOutput(t *testing.T) {
+	b := func(n int) []byte { return make([]byte, n) }
+	for _, tc := range []struct{ out, err, budget, wantOut, wantErr int }{
+		{10, 10, 100, 10, 10},
+		{200, 0, 100, 100, 0},
+		{0, 200, 100, 0, 100},
+		{30, 200, 100, 30, 70},
+		{200, 30, 100, 70, 30},
+		{200, 200, 100, 50, 50},
+	} {
+		o, e := capOutput(b(tc.out), b(tc.err), tc.budget)
+		if len(o) != tc.wantOut || len(e) != tc.wantErr {
+			t.Errorf("capOutput(%d, %d, %d) = %d, %d; want %d, %d", tc.out, tc.err, tc.budget, len(o), len(e), tc.wantOut, tc.wantErr)
+		}
+	}
+}
