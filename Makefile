@@ -36,11 +36,13 @@ test-unit:
 test-integration:
 	BERTH_INTEGRATION=1 $(GO) test -count=1 -p 1 -timeout 20m $(INTEGRATION_PKGS)
 
-## test: setup, then unit, then integration tests, stopping at the first failure
+## test: setup, then unit, integration and conformance tests, stopping at the
+## first failure
 test:
 	$(MAKE) setup
 	$(MAKE) test-unit
 	$(MAKE) test-integration
+	$(MAKE) conformance
 
 ## demo: run berth and a pod through crictl (hack/demo.sh)
 demo: setup build crictl

@@ -189,10 +189,15 @@ func (s *Service) waitImageGone(ctx context.Context, id string) error {
 	}
 }
 
-// beingRemoved reports Docker's answer about an image whose removal is
-// under way: its layers are already gone.
+// beingRemoved reports Docker's answers about an image another removal is
+// taking apart: its layers or its ID already gone, reported as errors of
+// no particular kind.
 func beingRemoved(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "layer does not exist")
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "layer does not exist") || strings.Contains(msg, "unrecognized image ID")
 }
 
 // ImageFsInfo reports the filesystem Docker keeps images on.

@@ -2,6 +2,7 @@ package cri
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/berth-project/berth/internal/cgroups"
@@ -113,6 +114,18 @@ func TestCapOutput(t *testing.T) {
 		o, e := capOutput(b(tc.out), b(tc.err), tc.budget)
 		if len(o) != tc.wantOut || len(e) != tc.wantErr {
 			t.Errorf("capOutput(%d, %d, %d) = %d, %d; want %d, %d", tc.out, tc.err, tc.budget, len(o), len(e), tc.wantOut, tc.wantErr)
+		}
+	}
+}
+
+func TestBeingRemoved(t *testing.T) {
+	for msg, want := range map[string]bool{
+		"Error response from daemon: unrecognized image ID sha256:340c": true,
+		"Error response from daemon: layer does not exist":              true,
+		"Error response from daemon: conflict: image is in use":         false,
+	} {
+		if got := beingRemoved(errors.New(msg)); got != want {
+			t.Errorf("beingRemoved(%q) = %v", msg, got)
 		}
 	}
 }
