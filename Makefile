@@ -7,7 +7,8 @@ GO ?= go
 
 # test/integration may not exist yet in a young tree; `go test` fails on a
 # pattern whose directory is missing, so leave it out until it is there.
-INTEGRATION_PKGS := $(if $(wildcard test/integration),./test/integration/...) ./internal/network/...
+INTEGRATION_PKGS := $(if $(wildcard test/integration),./test/integration/...) ./internal/network/... \
+	./internal/containerlog/... ./internal/streaming/...
 
 .PHONY: build crictl images setup test-unit test-integration test demo clean
 

@@ -67,6 +67,8 @@ type Service struct {
 	log            *slog.Logger
 	now            func() time.Time
 	readCgroups    func(pid int) (cgroups.Sample, error)
+	// cgroups reads the counters and /proc files behind the metrics RPCs.
+	cgroups cgroups.Reader
 
 	locks     keyedMutex
 	pulls     pullGroup
@@ -103,6 +105,7 @@ func New(opts Options) (*Service, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.cgroups = cgroups.Default
 	s.readCgroups = opts.ReadCgroups
 	if s.readCgroups == nil {
 		s.readCgroups = cgroups.Default.Read
