@@ -45,18 +45,26 @@ var Default = Reader{Root: "/sys/fs/cgroup", Proc: "/proc"}
 
 // Read samples the cgroups of process pid.
 func (r Reader) Read(pid int) (Sample, error) {
+	return dispatch(r, pid, r.readV1, r.readV2)
+}
+
+// dispatch finds the cgroups of process pid and reads them with v1 (by
+// controller) when the memory controller is a v1 hierarchy, else with v2
+// (the unified path).
+func dispatch[T any](r Reader, pid int, v1 func(map[string]string) (T, error), v2 func(string) (T, error)) (T, error) {
+	var zero T
 	b, err := os.ReadFile(filepath.Join(r.Proc, strconv.Itoa(pid), "cgroup"))
 	if err != nil {
-		return Sample{}, fmt.Errorf("cgroups of pid %d: %w", pid, err)
+		return zero, fmt.Errorf("cgroups of pid %d: %w", pid, err)
 	}
 	paths := ParseProcCgroup(b)
-	if _, v1 := paths["memory"]; v1 {
-		return r.readV1(paths)
+	if _, ok := paths["memory"]; ok {
+		return v1(paths)
 	}
 	if p, ok := paths[""]; ok {
-		return r.readV2(p)
+		return v2(p)
 	}
-	return Sample{}, fmt.Errorf("cgroups of pid %d: no memory or unified hierarchy", pid)
+	return zero, fmt.Errorf("cgroups of pid %d: no memory or unified hierarchy", pid)
 }
 
 // ParseProcCgroup maps each v1 controller (and "" for the v2 unified

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -59,18 +58,7 @@ const noLimitV1 = 1 << 62
 
 // ReadDetail reads the metric counters of the cgroups of process pid.
 func (r Reader) ReadDetail(pid int) (Detail, error) {
-	b, err := os.ReadFile(filepath.Join(r.Proc, strconv.Itoa(pid), "cgroup"))
-	if err != nil {
-		return Detail{}, fmt.Errorf("cgroups of pid %d: %w", pid, err)
-	}
-	paths := ParseProcCgroup(b)
-	if _, v1 := paths["memory"]; v1 {
-		return r.detailV1(paths)
-	}
-	if p, ok := paths[""]; ok {
-		return r.detailV2(p)
-	}
-	return Detail{}, fmt.Errorf("cgroups of pid %d: no memory or unified hierarchy", pid)
+	return dispatch(r, pid, r.detailV1, r.detailV2)
 }
 
 func (r Reader) detailV1(paths map[string]string) (Detail, error) {

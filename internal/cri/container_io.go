@@ -208,14 +208,14 @@ func (s *Service) ResumeLogs(ctx context.Context) error {
 	if s.logs == nil {
 		return nil
 	}
-	items, err := s.listOwned(ctx, naming.TypeContainer, "")
+	items, err := s.list(ctx, listQuery{typ: naming.TypeContainer})
 	if err != nil {
 		return err
 	}
 	var errs []error
 	for _, it := range items {
-		d, err := naming.Decode(it.Labels)
-		if err != nil || d.LogPath == "" || summaryState(it.State) == runtimeapi.ContainerState_CONTAINER_CREATED {
+		d := it.labels
+		if d.LogPath == "" || summaryState(it.State) == runtimeapi.ContainerState_CONTAINER_CREATED {
 			continue
 		}
 		// Only this berth's containers: another berth (another root) on

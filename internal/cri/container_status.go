@@ -170,27 +170,18 @@ func resourcesOf(hc *container.HostConfig) *runtimeapi.ContainerResources {
 // ListContainers lists the containers berth made, filtered as asked.
 func (s *Service) ListContainers(ctx context.Context, req *runtimeapi.ListContainersRequest) (*runtimeapi.ListContainersResponse, error) {
 	f := req.GetFilter()
-	items, err := s.listOwned(ctx, naming.TypeContainer, "")
+	items, err := s.list(ctx, listQuery{typ: naming.TypeContainer, idPrefix: f.GetId(), selector: f.GetLabelSelector()})
 	if err != nil {
 		return nil, err
 	}
 	out := []*runtimeapi.Container{}
 	for _, it := range items {
-		if f.GetId() != "" && !strings.HasPrefix(it.ID, f.GetId()) {
-			continue
-		}
-		d, err := naming.Decode(it.Labels)
-		if err != nil {
-			continue
-		}
-		if f.GetPodSandboxId() != "" && !strings.HasPrefix(d.SandboxID, f.GetPodSandboxId()) {
+		d := it.labels
+		if !strings.HasPrefix(d.SandboxID, f.GetPodSandboxId()) {
 			continue
 		}
 		state := summaryState(it.State)
 		if f.GetState() != nil && f.GetState().GetState() != state {
-			continue
-		}
-		if !matchLabels(d.Labels, f.GetLabelSelector()) {
 			continue
 		}
 		meta, err := d.ContainerMetadata()

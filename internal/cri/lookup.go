@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/berth-project/berth/internal/naming"
@@ -44,19 +45,46 @@ func (s *Service) inspectOwned(ctx context.Context, id, typ string) (inspected, 
 	return inspected{c: res.Container, labels: d}, nil
 }
 
-// listOwned lists the containers berth made of type typ, optionally only
-// those of one sandbox.
-func (s *Service) listOwned(ctx context.Context, typ, sandboxID string) ([]container.Summary, error) {
+// listQuery selects the containers berth made: of one type, optionally of
+// one sandbox (a full ID, which Docker filters), by ID prefix and CRI label
+// selector (which berth filters), with sizes when asked (costly).
+type listQuery struct {
+	typ       string
+	sandboxID string
+	idPrefix  string
+	selector  map[string]string
+	sized     bool
+}
+
+// listed is a container of a list with its decoded labels.
+type listed struct {
+	container.Summary
+	labels naming.Decoded
+}
+
+// list lists what q selects.
+func (s *Service) list(ctx context.Context, q listQuery) ([]listed, error) {
 	f := client.Filters{}
-	f.Add("label", naming.LabelManaged+"=true", naming.LabelType+"="+typ)
-	if sandboxID != "" {
-		f.Add("label", naming.LabelSandboxID+"="+sandboxID)
+	f.Add("label", naming.LabelManaged+"=true", naming.LabelType+"="+q.typ)
+	if q.sandboxID != "" {
+		f.Add("label", naming.LabelSandboxID+"="+q.sandboxID)
 	}
-	res, err := s.docker.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	res, err := s.docker.ContainerList(ctx, client.ContainerListOptions{All: true, Size: q.sized, Filters: f})
 	if err != nil {
-		return nil, fmt.Errorf("list %s containers: %w", typ, err)
+		return nil, fmt.Errorf("list %s containers: %w", q.typ, err)
 	}
-	return res.Items, nil
+	out := make([]listed, 0, len(res.Items))
+	for _, it := range res.Items {
+		if !strings.HasPrefix(it.ID, q.idPrefix) {
+			continue
+		}
+		d, err := naming.Decode(it.Labels)
+		if err != nil || !matchLabels(d.Labels, q.selector) {
+			continue
+		}
+		out = append(out, listed{it, d})
+	}
+	return out, nil
 }
 
 // nameInUse marks Docker's Conflict on create as what it means there: a

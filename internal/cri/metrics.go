@@ -103,11 +103,11 @@ func (s *Service) ListMetricDescriptors(ctx context.Context, req *runtimeapi.Lis
 // pod's network, and each running container's cgroup, process and
 // writable-layer counters.
 func (s *Service) ListPodSandboxMetrics(ctx context.Context, req *runtimeapi.ListPodSandboxMetricsRequest) (*runtimeapi.ListPodSandboxMetricsResponse, error) {
-	sandboxes, err := s.listOwned(ctx, naming.TypeSandbox, "")
+	sandboxes, err := s.list(ctx, listQuery{typ: naming.TypeSandbox})
 	if err != nil {
 		return nil, err
 	}
-	ctrs, err := s.listOwnedSized(ctx, naming.TypeContainer, "")
+	ctrs, err := s.list(ctx, listQuery{typ: naming.TypeContainer, sized: true})
 	if err != nil {
 		return nil, err
 	}
@@ -116,8 +116,7 @@ func (s *Service) ListPodSandboxMetrics(ctx context.Context, req *runtimeapi.Lis
 		if c.State != container.StateRunning {
 			continue
 		}
-		sbID := c.Labels[naming.LabelSandboxID]
-		bySandbox[sbID] = append(bySandbox[sbID], c)
+		bySandbox[c.labels.SandboxID] = append(bySandbox[c.labels.SandboxID], c.Summary)
 	}
 	fs := s.writableFs(ctx)
 	out := []*runtimeapi.PodSandboxMetrics{}

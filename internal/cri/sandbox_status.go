@@ -3,7 +3,6 @@ package cri
 import (
 	"context"
 	"encoding/json"
-	"strings"
 	"time"
 
 	"github.com/berth-project/berth/internal/naming"
@@ -109,22 +108,13 @@ func parseTime(v string) int64 {
 // ListPodSandbox lists the sandboxes berth made, filtered as asked.
 func (s *Service) ListPodSandbox(ctx context.Context, req *runtimeapi.ListPodSandboxRequest) (*runtimeapi.ListPodSandboxResponse, error) {
 	f := req.GetFilter()
-	items, err := s.listOwned(ctx, naming.TypeSandbox, "")
+	items, err := s.list(ctx, listQuery{typ: naming.TypeSandbox, idPrefix: f.GetId(), selector: f.GetLabelSelector()})
 	if err != nil {
 		return nil, err
 	}
 	out := []*runtimeapi.PodSandbox{}
 	for _, it := range items {
-		if f.GetId() != "" && !strings.HasPrefix(it.ID, f.GetId()) {
-			continue
-		}
-		d, err := naming.Decode(it.Labels)
-		if err != nil {
-			continue
-		}
-		if !matchLabels(d.Labels, f.GetLabelSelector()) {
-			continue
-		}
+		d := it.labels
 		meta, err := d.SandboxMetadata()
 		if err != nil {
 			s.log.WarnContext(ctx, "sandbox with unreadable metadata skipped", "sandbox", it.ID, "error", err)

@@ -61,8 +61,8 @@ func (s *Service) resolveSandboxID(ctx context.Context, id string) (fullID strin
 // stopSandbox stops the sandbox's containers, tears its network down and
 // stops the pause container; it returns the containers it listed, for
 // RemovePodSandbox.
-func (s *Service) stopSandbox(ctx context.Context, id string, pausePid int) ([]container.Summary, error) {
-	ctrs, err := s.listOwned(ctx, naming.TypeContainer, id)
+func (s *Service) stopSandbox(ctx context.Context, id string, pausePid int) ([]listed, error) {
+	ctrs, err := s.list(ctx, listQuery{typ: naming.TypeContainer, sandboxID: id})
 	if err != nil {
 		return nil, err
 	}

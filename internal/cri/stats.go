@@ -51,7 +51,12 @@ func (s *Service) ContainerStats(ctx context.Context, req *runtimeapi.ContainerS
 // ListContainerStats reports the usage of the containers a filter selects.
 func (s *Service) ListContainerStats(ctx context.Context, req *runtimeapi.ListContainerStatsRequest) (*runtimeapi.ListContainerStatsResponse, error) {
 	f := req.GetFilter()
-	items, err := s.listOwnedSized(ctx, naming.TypeContainer, f.GetPodSandboxId())
+	// Docker filters by a full sandbox ID; a prefix is matched below.
+	q := listQuery{typ: naming.TypeContainer, idPrefix: f.GetId(), selector: f.GetLabelSelector(), sized: true}
+	if len(f.GetPodSandboxId()) == 64 {
+		q.sandboxID = f.GetPodSandboxId()
+	}
+	items, err := s.list(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -62,21 +67,14 @@ func (s *Service) ListContainerStats(ctx context.Context, req *runtimeapi.ListCo
 	}
 	var jobs []job
 	for _, it := range items {
-		if f.GetId() != "" && !strings.HasPrefix(it.ID, f.GetId()) {
+		if !strings.HasPrefix(it.labels.SandboxID, f.GetPodSandboxId()) {
 			continue
 		}
-		d, err := naming.Decode(it.Labels)
-		if err != nil || !matchLabels(d.Labels, f.GetLabelSelector()) {
-			continue
-		}
-		if f.GetPodSandboxId() != "" && !strings.HasPrefix(d.SandboxID, f.GetPodSandboxId()) {
-			continue
-		}
-		meta, err := d.ContainerMetadata()
+		meta, err := it.labels.ContainerMetadata()
 		if err != nil {
 			continue
 		}
-		jobs = append(jobs, job{it, d, meta})
+		jobs = append(jobs, job{it.Summary, it.labels, meta})
 	}
 	out := make([]*runtimeapi.ContainerStats, len(jobs))
 	errs := make([]error, len(jobs))
@@ -107,20 +105,6 @@ func (s *Service) ListContainerStats(ctx context.Context, req *runtimeapi.ListCo
 		stats = append(stats, st)
 	}
 	return &runtimeapi.ListContainerStatsResponse{Stats: stats}, nil
-}
-
-// listOwnedSized is listOwned with each container's writable-layer size.
-func (s *Service) listOwnedSized(ctx context.Context, typ, sandboxID string) ([]container.Summary, error) {
-	f := client.Filters{}
-	f.Add("label", naming.LabelManaged+"=true", naming.LabelType+"="+typ)
-	if sandboxID != "" && len(sandboxID) == 64 {
-		f.Add("label", naming.LabelSandboxID+"="+sandboxID)
-	}
-	res, err := s.docker.ContainerList(ctx, client.ContainerListOptions{All: true, Size: true, Filters: f})
-	if err != nil {
-		return nil, fmt.Errorf("list %s containers: %w", typ, err)
-	}
-	return res.Items, nil
 }
 
 // containerStats samples a container's cgroups; a container that does
@@ -220,19 +204,12 @@ func (s *Service) PodSandboxStats(ctx context.Context, req *runtimeapi.PodSandbo
 // ListPodSandboxStats reports the usage of the sandboxes a filter selects.
 func (s *Service) ListPodSandboxStats(ctx context.Context, req *runtimeapi.ListPodSandboxStatsRequest) (*runtimeapi.ListPodSandboxStatsResponse, error) {
 	f := req.GetFilter()
-	items, err := s.listOwned(ctx, naming.TypeSandbox, "")
+	items, err := s.list(ctx, listQuery{typ: naming.TypeSandbox, idPrefix: f.GetId(), selector: f.GetLabelSelector()})
 	if err != nil {
 		return nil, err
 	}
 	out := []*runtimeapi.PodSandboxStats{}
 	for _, it := range items {
-		if f.GetId() != "" && !strings.HasPrefix(it.ID, f.GetId()) {
-			continue
-		}
-		d, err := naming.Decode(it.Labels)
-		if err != nil || !matchLabels(d.Labels, f.GetLabelSelector()) {
-			continue
-		}
 		sb, err := s.inspectOwned(ctx, it.ID, naming.TypeSandbox)
 		if err != nil {
 			continue

@@ -192,13 +192,14 @@ func TestIOLogsReopen(t *testing.T) {
 	e := newEnv(t)
 	c := newCrictl(e)
 	pod, podID := e.startPod("reopen", nil)
-	const n = 20000
-	cfg := containerConfig("steady", steadyPrinter(n))
+	// Prints numbered lines until told to stop, so the reopen lands in the
+	// middle of the output however slow the machine is.
+	cfg := containerConfig("steady", `i=1; while [ ! -e /tmp/stop ]; do echo $i; i=$((i+1)); if [ $((i % 50)) -eq 0 ]; then sleep 0.01; fi; done`)
 	path := logPathOf(pod, cfg)
 	id := e.runContainer(podID, pod, cfg)
 
 	e.waitPrinted(id, 5000, 20*time.Second)
-	waitLog(t, path, 20*time.Second, 0, countAtLeast(1))
+	waitGrown(t, path, 20*time.Second, 1)
 	rotated := path + "." + time.Now().UTC().Format("20060102-150405")
 	if err := os.Rename(path, rotated); err != nil {
 		t.Fatal(err)
@@ -210,16 +211,22 @@ func TestIOLogsReopen(t *testing.T) {
 		t.Errorf("no new log file when ReopenContainerLog returned: %v", err)
 	}
 	mid := readCRILog(t, path, false)
+	waitGrown(t, path, 30*time.Second, 1000)
+	e.execSync(id, 10, "touch", "/tmp/stop")
 
 	st := e.waitExit(id, 60*time.Second)
 	if st.ExitCode != 0 {
 		t.Errorf("printer exited %d", st.ExitCode)
 	}
-	after := waitLog(t, path, 30*time.Second, 500*time.Millisecond, func(l []criLine) bool { return lastText(l) == strconv.Itoa(n) })
+	after := reassemble(readCRILog(t, path, true))
 	before := reassemble(readCRILog(t, rotated, true))
 	t.Logf("rotated file: %d lines (last %q); new file: %d lines (first %q; %d records when reopen returned)", len(before), lastText(before), len(after), firstText(after), len(mid))
 	if len(before) == 0 || len(after) == 0 {
-		t.Errorf("rotated file %d lines, new file %d lines: want the output split between them", len(before), len(after))
+		t.Fatalf("rotated file %d lines, new file %d lines: want the output split between them", len(before), len(after))
+	}
+	n, err := strconv.Atoi(lastText(after))
+	if err != nil {
+		t.Fatalf("last line of the new file %q is not a number", lastText(after))
 	}
 	all := append(streamTexts(before, "stdout"), streamTexts(after, "stdout")...)
 	if p := checkNumbered(all, n); p != "" {
@@ -228,7 +235,7 @@ func TestIOLogsReopen(t *testing.T) {
 
 	// The file of an exited container is not reopened; an unknown one is
 	// not found, through the CRI and through crictl.
-	_, err := e.rt.ReopenContainerLog(e.ctx(), &runtimeapi.ReopenContainerLogRequest{ContainerId: id})
+	_, err = e.rt.ReopenContainerLog(e.ctx(), &runtimeapi.ReopenContainerLogRequest{ContainerId: id})
 	if status.Code(err) != codes.FailedPrecondition {
 		t.Errorf("ReopenContainerLog of an exited container = %v, want FailedPrecondition", err)
 	}
@@ -239,6 +246,21 @@ func TestIOLogsReopen(t *testing.T) {
 	}
 	if _, errOut, err := c.runIn(30*time.Second, nil, "logs", "--reopen", unknown); err == nil || !strings.Contains(errOut, "NotFound") {
 		t.Errorf("crictl logs --reopen %s: err %v, stderr %q; want a NotFound failure", unknown, err, errOut)
+	}
+}
+
+// waitGrown waits until the CRI log at path holds at least n records,
+// while it may still be growing (waitLog waits for it to settle).
+func waitGrown(t *testing.T, path string, timeout time.Duration, n int) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if got := len(readCRILog(t, path, false)); got >= n {
+			return
+		} else if time.Now().After(deadline) {
+			t.Fatalf("CRI log %s: %d records after %v, want at least %d", path, got, timeout, n)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
