@@ -3,6 +3,7 @@ package cri
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -44,10 +45,9 @@ func (s *Service) ListImages(ctx context.Context, req *runtimeapi.ListImagesRequ
 		}
 		return &runtimeapi.ListImagesResponse{Images: []*runtimeapi.Image{img}}, nil
 	}
-	pauseID := s.pauseImageID(ctx)
 	out := make([]*runtimeapi.Image, 0, len(res.Items))
 	for _, it := range res.Items {
-		out = append(out, criImage(it.ID, it.RepoTags, it.RepoDigests, it.Size, "", it.ID == pauseID))
+		out = append(out, criImage(it.ID, it.RepoTags, it.RepoDigests, it.Size, "", s.isPauseImage(it.ID, it.RepoTags, it.RepoDigests)))
 	}
 	// ImageList carries no config, so the user is not known here; the
 	// kubelet asks ImageStatus when it needs it.
@@ -84,7 +84,7 @@ func (s *Service) imageStatus(ctx context.Context, ref string) (*runtimeapi.Imag
 	if res.Config != nil {
 		user = res.Config.User
 	}
-	return criImage(res.ID, res.RepoTags, res.RepoDigests, res.Size, user, res.ID == s.pauseImageID(ctx)), nil
+	return criImage(res.ID, res.RepoTags, res.RepoDigests, res.Size, user, s.isPauseImage(res.ID, res.RepoTags, res.RepoDigests)), nil
 }
 
 func criImage(id string, tags, digests []string, size int64, user string, pinned bool) *runtimeapi.Image {
@@ -107,16 +107,36 @@ func criImage(id string, tags, digests []string, size int64, user string, pinned
 	return img
 }
 
-// pauseImageID is the ID of the pause image, which is pinned so the
-// kubelet's image GC never removes it: berth builds it locally and cannot
-// pull it back. Compared by ID, since Docker may spell its tag differently
-// from the flag (docker.io/library/..., an implied :latest, a digest).
-func (s *Service) pauseImageID(ctx context.Context) string {
-	res, err := s.docker.ImageInspect(ctx, s.pauseImage)
+// isPauseImage reports whether an image is the pause image, which is
+// pinned so the kubelet's image GC never removes it: berth builds it
+// locally and cannot pull it back. References are compared normalized,
+// since Docker may spell the flag's tag differently
+// (docker.io/library/..., an implied :latest), and without asking Docker:
+// the kubelet polls the image RPCs.
+func (s *Service) isPauseImage(id string, tags, digests []string) bool {
+	if id == s.pauseImage {
+		return true
+	}
+	want := normalizeRef(s.pauseImage)
+	if want == "" {
+		return false
+	}
+	for _, r := range append(slices.Clone(tags), digests...) {
+		if normalizeRef(r) == want {
+			return true
+		}
+	}
+	return false
+}
+
+// normalizeRef spells a reference fully (docker.io/library/x:latest), or
+// returns "" for what is not one.
+func normalizeRef(ref string) string {
+	named, err := reference.ParseNormalizedNamed(ref)
 	if err != nil {
 		return ""
 	}
-	return res.ID
+	return reference.TagNameOnly(named).String()
 }
 
 func nonNilStrings(v []string) []string {

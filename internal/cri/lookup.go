@@ -24,6 +24,12 @@ type inspected struct {
 // else is errdefs.ErrNotFound: berth never acts on containers it did not
 // create.
 func (s *Service) inspectOwned(ctx context.Context, id, typ string) (inspected, error) {
+	return s.inspectOwnedWith(ctx, id, typ, client.ContainerInspectOptions{})
+}
+
+// inspectOwnedWith is inspectOwned with Docker's inspect options (the
+// writable layer's size).
+func (s *Service) inspectOwnedWith(ctx context.Context, id, typ string, opts client.ContainerInspectOptions) (inspected, error) {
 	if id == "" {
 		field := "container_id"
 		if typ == naming.TypeSandbox {
@@ -31,7 +37,7 @@ func (s *Service) inspectOwned(ctx context.Context, id, typ string) (inspected, 
 		}
 		return inspected{}, fmt.Errorf("%s: empty: %w", field, errdefs.ErrInvalidArgument)
 	}
-	res, err := s.docker.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	res, err := s.docker.ContainerInspect(ctx, id, opts)
 	if err != nil {
 		return inspected{}, fmt.Errorf("%s %q: %w", typ, id, err)
 	}

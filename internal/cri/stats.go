@@ -23,7 +23,7 @@ const statsParallel = 8
 
 // ContainerStats reports one container's resource usage.
 func (s *Service) ContainerStats(ctx context.Context, req *runtimeapi.ContainerStatsRequest) (*runtimeapi.ContainerStatsResponse, error) {
-	c, err := s.inspectOwned(ctx, req.GetContainerId(), naming.TypeContainer)
+	c, err := s.inspectOwnedWith(ctx, req.GetContainerId(), naming.TypeContainer, client.ContainerInspectOptions{Size: true})
 	if err != nil {
 		return nil, err
 	}
@@ -31,18 +31,13 @@ func (s *Service) ContainerStats(ctx context.Context, req *runtimeapi.ContainerS
 	if err != nil {
 		return nil, err
 	}
-	running := c.c.State != nil && c.c.State.Running
-	st, sampled, err := s.containerStats(ctx, c.c.ID, running)
+	st, sampled, err := s.sample(c.c.ID, c.c.State)
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.docker.ContainerInspect(ctx, c.c.ID, client.ContainerInspectOptions{Size: true})
-	if err != nil {
-		return nil, fmt.Errorf("inspect container %s: %w", c.c.ID, err)
-	}
 	var sizeRw int64
-	if res.Container.SizeRw != nil {
-		sizeRw = *res.Container.SizeRw
+	if c.c.SizeRw != nil {
+		sizeRw = *c.c.SizeRw
 	}
 	out := s.criContainerStats(ctx, c.c.ID, meta, c.labels, st, sampled, sizeRw)
 	return &runtimeapi.ContainerStatsResponse{Stats: out}, nil
@@ -50,7 +45,26 @@ func (s *Service) ContainerStats(ctx context.Context, req *runtimeapi.ContainerS
 
 // ListContainerStats reports the usage of the containers a filter selects.
 func (s *Service) ListContainerStats(ctx context.Context, req *runtimeapi.ListContainerStatsRequest) (*runtimeapi.ListContainerStatsResponse, error) {
-	f := req.GetFilter()
+	all, err := s.listContainerStats(ctx, req.GetFilter())
+	if err != nil {
+		return nil, err
+	}
+	stats := make([]*runtimeapi.ContainerStats, 0, len(all))
+	for _, st := range all {
+		stats = append(stats, st.stats)
+	}
+	return &runtimeapi.ListContainerStatsResponse{Stats: stats}, nil
+}
+
+// sandboxedStats is a container's stats with the sandbox it belongs to.
+type sandboxedStats struct {
+	sandboxID string
+	stats     *runtimeapi.ContainerStats
+}
+
+// listContainerStats samples the containers f selects, from one (sized)
+// Docker list.
+func (s *Service) listContainerStats(ctx context.Context, f *runtimeapi.ContainerStatsFilter) ([]sandboxedStats, error) {
 	// Docker filters by a full sandbox ID; a prefix is matched below.
 	q := listQuery{typ: naming.TypeContainer, idPrefix: f.GetId(), selector: f.GetLabelSelector(), sized: true}
 	if len(f.GetPodSandboxId()) == 64 {
@@ -95,21 +109,21 @@ func (s *Service) ListContainerStats(ctx context.Context, req *runtimeapi.ListCo
 		}()
 	}
 	wg.Wait()
-	stats := make([]*runtimeapi.ContainerStats, 0, len(out))
+	stats := make([]sandboxedStats, 0, len(out))
 	for i, st := range out {
 		if errs[i] != nil {
 			// A container removed meanwhile is simply not listed.
 			s.log.DebugContext(ctx, "container stats", "container", jobs[i].it.ID, "error", errs[i])
 			continue
 		}
-		stats = append(stats, st)
+		stats = append(stats, sandboxedStats{jobs[i].d.SandboxID, st})
 	}
-	return &runtimeapi.ListContainerStatsResponse{Stats: stats}, nil
+	return stats, nil
 }
 
-// containerStats samples a container's cgroups; a container that does
-// not run has none, and no sample (ok false).
-func (s *Service) containerStats(ctx context.Context, id string, running bool) (sample cgroups.Sample, ok bool, err error) {
+// containerStats samples a listed container's cgroups; a list carries no
+// pid, so a running one is inspected for it.
+func (s *Service) containerStats(ctx context.Context, id string, running bool) (cgroups.Sample, bool, error) {
 	if !running {
 		return cgroups.Sample{}, false, nil
 	}
@@ -117,7 +131,12 @@ func (s *Service) containerStats(ctx context.Context, id string, running bool) (
 	if err != nil {
 		return cgroups.Sample{}, false, fmt.Errorf("stats of container %s: %w", id, err)
 	}
-	st := res.Container.State
+	return s.sample(id, res.Container.State)
+}
+
+// sample reads the cgroups of a container in state st; one that does not
+// run has none, and no sample (ok false).
+func (s *Service) sample(id string, st *container.State) (sample cgroups.Sample, ok bool, err error) {
 	if st == nil || !st.Running || st.Pid == 0 {
 		return cgroups.Sample{}, false, nil
 	}
@@ -194,7 +213,11 @@ func (s *Service) PodSandboxStats(ctx context.Context, req *runtimeapi.PodSandbo
 	if err != nil {
 		return nil, err
 	}
-	st, err := s.podStats(ctx, sb)
+	ctrs, err := s.listContainerStats(ctx, &runtimeapi.ContainerStatsFilter{PodSandboxId: sb.c.ID})
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.podStats(sb, ctrs)
 	if err != nil {
 		return nil, err
 	}
@@ -202,11 +225,21 @@ func (s *Service) PodSandboxStats(ctx context.Context, req *runtimeapi.PodSandbo
 }
 
 // ListPodSandboxStats reports the usage of the sandboxes a filter selects.
+// The containers of all of them come from one Docker list: a sized list
+// is costly, and the kubelet asks every few seconds.
 func (s *Service) ListPodSandboxStats(ctx context.Context, req *runtimeapi.ListPodSandboxStatsRequest) (*runtimeapi.ListPodSandboxStatsResponse, error) {
 	f := req.GetFilter()
 	items, err := s.list(ctx, listQuery{typ: naming.TypeSandbox, idPrefix: f.GetId(), selector: f.GetLabelSelector()})
 	if err != nil {
 		return nil, err
+	}
+	all, err := s.listContainerStats(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	bySandbox := map[string][]sandboxedStats{}
+	for _, st := range all {
+		bySandbox[st.sandboxID] = append(bySandbox[st.sandboxID], st)
 	}
 	out := []*runtimeapi.PodSandboxStats{}
 	for _, it := range items {
@@ -214,7 +247,7 @@ func (s *Service) ListPodSandboxStats(ctx context.Context, req *runtimeapi.ListP
 		if err != nil {
 			continue
 		}
-		st, err := s.podStats(ctx, sb)
+		st, err := s.podStats(sb, bySandbox[sb.c.ID])
 		if err != nil {
 			s.log.DebugContext(ctx, "sandbox stats", "sandbox", it.ID, "error", err)
 			continue
@@ -224,19 +257,19 @@ func (s *Service) ListPodSandboxStats(ctx context.Context, req *runtimeapi.ListP
 	return &runtimeapi.ListPodSandboxStatsResponse{Stats: out}, nil
 }
 
-func (s *Service) podStats(ctx context.Context, sb inspected) (*runtimeapi.PodSandboxStats, error) {
+func (s *Service) podStats(sb inspected, ctrStats []sandboxedStats) (*runtimeapi.PodSandboxStats, error) {
 	meta, err := sb.labels.SandboxMetadata()
 	if err != nil {
 		return nil, err
 	}
-	ctrs, err := s.ListContainerStats(ctx, &runtimeapi.ListContainerStatsRequest{Filter: &runtimeapi.ContainerStatsFilter{PodSandboxId: sb.c.ID}})
-	if err != nil {
-		return nil, err
+	ctrs := make([]*runtimeapi.ContainerStats, 0, len(ctrStats))
+	for _, c := range ctrStats {
+		ctrs = append(ctrs, c.stats)
 	}
 	now := s.now().UnixNano()
-	linux := &runtimeapi.LinuxPodSandboxStats{Containers: ctrs.Stats}
+	linux := &runtimeapi.LinuxPodSandboxStats{Containers: ctrs}
 	running := sb.c.State != nil && sb.c.State.Running
-	pause, sampled, err := s.containerStats(ctx, sb.c.ID, running)
+	pause, sampled, err := s.sample(sb.c.ID, sb.c.State)
 	if err != nil {
 		return nil, err
 	}
@@ -246,7 +279,7 @@ func (s *Service) podStats(ctx context.Context, sb inspected) (*runtimeapi.PodSa
 		cpuTotal, wsTotal, usageTotal = pause.CPUUsageNanos, pause.MemoryWorkingSet, pause.MemoryUsage
 		procs = pause.Pids
 	}
-	for _, c := range ctrs.Stats {
+	for _, c := range ctrs {
 		if c.Cpu != nil {
 			cpuTotal += c.Cpu.GetUsageCoreNanoSeconds().GetValue()
 			sampled = true
