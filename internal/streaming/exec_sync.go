@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/client"
 )
@@ -39,7 +40,7 @@ func ExecSync(ctx context.Context, d Docker, containerID string, cmd []string, t
 	}
 	execID := created.ID
 	outBuf, errBuf := &capBuffer{limit: limit}, &capBuffer{limit: limit}
-	code, err := runExecSync(runCtx, d, execID, outBuf, errBuf)
+	code, err := runExecSync(runCtx, d, containerID, execID, outBuf, errBuf)
 	if err != nil && runCtx.Err() != nil {
 		kctx, kcancel := cleanupContext(ctx)
 		defer kcancel()
@@ -55,7 +56,15 @@ func ExecSync(ctx context.Context, d Docker, containerID string, cmd []string, t
 
 // runExecSync starts the exec, reads its output until it ends or ctx ends,
 // and returns its exit code.
-func runExecSync(ctx context.Context, d Docker, execID string, stdout, stderr *capBuffer) (int, error) {
+//
+// When the container's main process exits while an exec is being started
+// (an exec that tells the container to stop, a probe racing a crash),
+// Engine 20.10 can leave the exec's start hanging with its stream open
+// until the caller gives up; inspecting that exec blocks too. So once the
+// exec has had a moment, the container is watched as well: when it has
+// exited, the stream gets streamDrain to end on its own, then the call
+// ends with ErrContainerExited.
+func runExecSync(ctx context.Context, d Docker, containerID, execID string, stdout, stderr *capBuffer) (int, error) {
 	att, err := d.ExecAttach(ctx, execID, client.ExecAttachOptions{})
 	if err != nil {
 		return 0, fmt.Errorf("start: %w", err)
@@ -66,20 +75,72 @@ func runExecSync(ctx context.Context, d Docker, execID string, stdout, stderr *c
 		_, err := stdcopy.StdCopy(stdout, stderr, att.Reader)
 		copied <- err
 	}()
-	select {
-	case err = <-copied:
-	case <-ctx.Done():
-		att.Close()
-		<-copied
-		return 0, ctx.Err()
-	}
-	if err != nil {
-		if ctx.Err() != nil {
+	exited := make(chan struct{})
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go func() {
+		if watchContainerExit(watchCtx, d, containerID) {
+			close(exited)
+		}
+	}()
+	var drain <-chan time.Time
+	for err == nil {
+		select {
+		case err = <-copied:
+			if err == nil {
+				return waitExit(ctx, d, execID)
+			}
+		case <-exited:
+			exited = nil
+			t := time.NewTimer(streamDrain)
+			defer t.Stop()
+			drain = t.C
+		case <-drain:
+			att.Close()
+			<-copied
+			return 0, fmt.Errorf("%w; the exec's result is unknown", ErrContainerExited)
+		case <-ctx.Done():
+			att.Close()
+			<-copied
 			return 0, ctx.Err()
 		}
-		return 0, fmt.Errorf("read output: %w", err)
 	}
-	return waitExit(ctx, d, execID)
+	if ctx.Err() != nil {
+		return 0, ctx.Err()
+	}
+	return 0, fmt.Errorf("read output: %w", err)
+}
+
+// ErrContainerExited: the container stopped while an exec ran in it.
+var ErrContainerExited = fmt.Errorf("container exited while the exec ran: %w", errdefs.ErrFailedPrecondition)
+
+// Watching starts after execWatchDelay so that a quick exec costs no
+// inspect; streamDrain is how long the stream may stay open once the
+// container has exited.
+const (
+	execWatchDelay = 200 * time.Millisecond
+	execWatchMax   = time.Second
+	streamDrain    = 500 * time.Millisecond
+)
+
+// watchContainerExit polls the container until it is no longer running
+// and reports true, or false when ctx ends or inspect fails (the stream
+// then decides).
+func watchContainerExit(ctx context.Context, d Docker, containerID string) bool {
+	delay := execWatchDelay
+	for {
+		if sleepCtx(ctx, delay) != nil {
+			return false
+		}
+		res, err := d.ContainerInspect(ctx, containerID, client.ContainerInspectOptions{})
+		if err != nil {
+			return false
+		}
+		if st := res.Container.State; st != nil && !st.Running {
+			return true
+		}
+		delay = min(2*delay, execWatchMax)
+	}
 }
 
 // execSyncError names the container and, when the timeout (not the

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -193,8 +194,11 @@ func TestIOLogsReopen(t *testing.T) {
 	c := newCrictl(e)
 	pod, podID := e.startPod("reopen", nil)
 	// Prints numbered lines until told to stop, so the reopen lands in the
-	// middle of the output however slow the machine is.
-	cfg := containerConfig("steady", `i=1; while [ ! -e /tmp/stop ]; do echo $i; i=$((i+1)); if [ $((i % 50)) -eq 0 ]; then sleep 0.01; fi; done`)
+	// middle of the output however slow the machine is. The stop signal is
+	// a file in a host directory: an exec would race the container's exit.
+	ctl := t.TempDir()
+	cfg := containerConfig("steady", `i=1; while [ ! -e /ctl/stop ]; do echo $i; i=$((i+1)); if [ $((i % 50)) -eq 0 ]; then sleep 0.01; fi; done`)
+	cfg.Mounts = []*runtimeapi.Mount{{HostPath: ctl, ContainerPath: "/ctl"}}
 	path := logPathOf(pod, cfg)
 	id := e.runContainer(podID, pod, cfg)
 
@@ -212,7 +216,9 @@ func TestIOLogsReopen(t *testing.T) {
 	}
 	mid := readCRILog(t, path, false)
 	waitGrown(t, path, 30*time.Second, 1000)
-	e.execSync(id, 10, "touch", "/tmp/stop")
+	if err := os.WriteFile(filepath.Join(ctl, "stop"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 
 	st := e.waitExit(id, 60*time.Second)
 	if st.ExitCode != 0 {
