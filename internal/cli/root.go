@@ -21,6 +21,7 @@ func NewRoot(out, errOut io.Writer) *cobra.Command {
 	root.SetOut(out)
 	root.SetErr(errOut)
 	root.AddCommand(newServe(errOut))
+	root.AddCommand(newRun(out, errOut))
 	root.AddCommand(newVersion(out))
 	return root
 }

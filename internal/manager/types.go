@@ -34,6 +34,9 @@ type containerStatus struct {
 	// Hash is the hash of the container spec it was created from
 	// (containerHash); a changed spec restarts the container.
 	Hash string
+	// annotations are the container's CRI annotations (restart count,
+	// termination message path and policy).
+	annotations map[string]string
 }
 
 // find returns the newest attempt of the named container, or nil.
