@@ -45,9 +45,11 @@ test:
 	$(MAKE) test-integration
 	$(MAKE) conformance
 
-## demo: run berth and a pod through crictl (hack/demo.sh)
+## demo: run berth and a pod through crictl (hack/demo.sh), then a pod
+## manifest with berth run
 demo: setup build crictl
 	bash hack/demo.sh
+	bin/berth run --rm examples/hello-pod.yaml
 
 clean:
 	rm -rf bin
