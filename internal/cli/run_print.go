@@ -11,6 +11,7 @@ import (
 	"github.com/berth-project/berth/internal/manager"
 	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
 )
 
 // printer writes events, logs and the final summary to one output, whole
@@ -68,7 +69,8 @@ type writerFunc func([]byte) (int, error)
 
 func (w writerFunc) Write(b []byte) (int, error) { return w(b) }
 
-// summary prints the pod's phase and each container's last state.
+// summary prints the pod's phase and each container's last state, then
+// the status as `kubectl get pod -o yaml` shows it.
 func (p *printer) summary(pod *corev1.Pod) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "pod %s/%s: %s\n", pod.Namespace, pod.Name, pod.Status.Phase)
@@ -76,6 +78,11 @@ func (p *printer) summary(pod *corev1.Pod) {
 		for _, s := range list {
 			fmt.Fprintf(&b, "  %s: %s (restarts: %d)\n", s.Name, stateText(s.State), s.RestartCount)
 		}
+	}
+	if y, err := yaml.Marshal(struct {
+		Status corev1.PodStatus `json:"status"`
+	}{pod.Status}); err == nil {
+		b.Write(y)
 	}
 	p.write(b.String())
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/berth-project/berth/internal/criserver"
 	"github.com/berth-project/berth/internal/docker"
 	"github.com/berth-project/berth/internal/host"
+	"github.com/berth-project/berth/internal/imagevolume"
 	"github.com/berth-project/berth/internal/network"
 	"github.com/berth-project/berth/internal/sandbox"
 	"github.com/berth-project/berth/internal/streaming"
@@ -122,6 +123,12 @@ func serve(ctx context.Context, cfg config.Serve, errOut io.Writer) error {
 		return err
 	}
 	defer logs.Close()
+	vols, err := imagevolume.New(imagevolume.Options{
+		Docker: dc, Dir: filepath.Join(cfg.RootDir, "image-volumes"), Logger: log,
+	})
+	if err != nil {
+		return err
+	}
 	// The streaming server asks the CRI service where a pod's network is,
 	// and the service hands out the streaming server's URLs.
 	var svc *cri.Service
@@ -142,7 +149,7 @@ func serve(ctx context.Context, cfg config.Serve, errOut io.Writer) error {
 	svc, err = cri.New(cri.Options{
 		Docker: dc, Network: net, Sandboxes: store, Host: h, PauseImage: cfg.PauseImage,
 		HostResolvConf: cfg.ResolvConf, Logger: log,
-		Streaming: streamer{stream, dc}, Logs: logs,
+		Streaming: streamer{stream, dc}, Logs: logs, ImageVolumes: vols,
 	})
 	if err != nil {
 		return err

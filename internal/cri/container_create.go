@@ -62,6 +62,9 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 	if err != nil {
 		return nil, err
 	}
+	// The image volumes' trees stay pinned until the container exists.
+	vols := s.newImageVolumeSet(ctx)
+	defer vols.release()
 	tr, err := translate.Container(translate.ContainerParams{
 		Config:        cfg,
 		SandboxConfig: req.GetSandboxConfig(),
@@ -73,9 +76,13 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 			{HostPath: etc[sandbox.Hosts], ContainerPath: "/etc/hosts"},
 			{HostPath: etc[sandbox.Hostname], ContainerPath: "/etc/hostname"},
 		},
-		ReadFile: readProfile,
+		ReadFile:    readProfile,
+		ImageVolume: vols.resolver(),
 	}, s.host)
 	if err != nil {
+		return nil, err
+	}
+	if err := naming.PutImageVolumes(tr.Config.Labels, vols.vols); err != nil {
 		return nil, err
 	}
 	for _, w := range tr.Warnings {

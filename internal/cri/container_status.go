@@ -39,7 +39,7 @@ func (s *Service) ContainerStatus(ctx context.Context, req *runtimeapi.Container
 		Labels:      c.labels.Labels,
 		Annotations: c.labels.Annotations,
 		LogPath:     c.labels.LogPath,
-		Mounts:      mountsOf(c.c.HostConfig, s.etcPathSet(c.labels.SandboxID)),
+		Mounts:      mountsOf(c.c.HostConfig, s.etcPathSet(c.labels.SandboxID), s.imageVolumesOf(ctx, c)),
 		Resources:   resourcesOf(c.c.HostConfig),
 	}
 	if ps := c.c.State; ps != nil {
@@ -104,7 +104,9 @@ func exitReason(st *container.State) (reason, message string) {
 
 // mountsOf reads the CRI mounts back from the Docker binds berth wrote;
 // berth's own /etc files are not the caller's mounts and are left out.
-func mountsOf(hc *container.HostConfig, etc map[string]bool) []*runtimeapi.Mount {
+// The binds of image volumes (by container path) are reported as the
+// image volumes they are.
+func mountsOf(hc *container.HostConfig, etc map[string]bool, vols map[string]naming.ImageVolume) []*runtimeapi.Mount {
 	if hc == nil {
 		return nil
 	}
@@ -118,6 +120,11 @@ func mountsOf(hc *container.HostConfig, etc map[string]bool) []*runtimeapi.Mount
 		if etc[m.HostPath] {
 			continue
 		}
+		if v, ok := vols[m.ContainerPath]; ok {
+			m.HostPath = ""
+			m.Image = &runtimeapi.ImageSpec{Image: v.Image, UserSpecifiedImage: v.UserSpecifiedImage, ImageRef: v.ImageRef}
+			m.ImageSubPath = v.SubPath
+		}
 		if len(parts) > 2 {
 			for _, o := range strings.Split(parts[2], ",") {
 				switch o {
@@ -127,12 +134,29 @@ func mountsOf(hc *container.HostConfig, etc map[string]bool) []*runtimeapi.Mount
 					m.Propagation = runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER
 				case "rshared":
 					m.Propagation = runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL
-				case "Z":
+				case "Z", "z":
+					// z: an image volume's tree, shared.
 					m.SelinuxRelabel = true
 				}
 			}
 		}
 		out = append(out, m)
+	}
+	return out
+}
+
+// imageVolumesOf is a container's image volumes by container path. An
+// unreadable record is logged and its binds reported as plain binds: the
+// status is still worth having.
+func (s *Service) imageVolumesOf(ctx context.Context, c inspected) map[string]naming.ImageVolume {
+	vols, err := c.labels.ImageVolumes()
+	if err != nil {
+		s.log.WarnContext(ctx, "container's image volumes unreadable", "container", c.c.ID, "error", err)
+		return nil
+	}
+	out := make(map[string]naming.ImageVolume, len(vols))
+	for _, v := range vols {
+		out[v.ContainerPath] = v
 	}
 	return out
 }

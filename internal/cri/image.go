@@ -155,6 +155,7 @@ func (s *Service) RemoveImage(ctx context.Context, req *runtimeapi.RemoveImageRe
 	}
 	res, err := s.docker.ImageInspect(ctx, ref)
 	if errdefs.IsNotFound(err) {
+		s.pruneImageVolumesAfterRemove(ctx)
 		return &runtimeapi.RemoveImageResponse{}, nil
 	}
 	if err != nil {
@@ -182,7 +183,18 @@ func (s *Service) RemoveImage(ctx context.Context, req *runtimeapi.RemoveImageRe
 		}
 		return nil, werr
 	}
+	s.pruneImageVolumesAfterRemove(ctx)
 	return &runtimeapi.RemoveImageResponse{}, nil
+}
+
+// pruneImageVolumesAfterRemove removes the image volumes of removed
+// images (this one, and any an earlier removal had to keep). The image is
+// gone either way, so a failure here does not fail RemoveImage; what is
+// left is removed by a later RemoveImage or at the next start.
+func (s *Service) pruneImageVolumesAfterRemove(ctx context.Context) {
+	if err := s.pruneImageVolumes(ctx); err != nil {
+		s.log.WarnContext(ctx, "image volumes of removed images left for later", "error", err)
+	}
 }
 
 // How long RemoveImage waits for the image to be gone from Docker.

@@ -14,7 +14,8 @@ import (
 // through the CRI (ListPodSandbox reads Docker), so nobody would ever stop
 // it: its network is torn down and the directory removed here. Sandboxes
 // whose container exists are left to the kubelet, which sees them NOTREADY
-// and stops and removes them.
+// and stops and removes them. Image volumes are reconciled too (see
+// reconcileImageVolumes).
 func (s *Service) Reconcile(ctx context.Context) error {
 	ids, err := s.sandboxes.List()
 	if err != nil {
@@ -45,6 +46,9 @@ func (s *Service) Reconcile(ctx context.Context) error {
 		}
 		unlock()
 		s.log.InfoContext(ctx, "cleaned up orphaned sandbox", "sandbox", id)
+	}
+	if err := s.reconcileImageVolumes(ctx); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

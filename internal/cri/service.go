@@ -16,6 +16,7 @@ import (
 
 	"github.com/berth-project/berth/internal/cgroups"
 	"github.com/berth-project/berth/internal/docker"
+	"github.com/berth-project/berth/internal/imagevolume"
 	"github.com/berth-project/berth/internal/network"
 	"github.com/berth-project/berth/internal/sandbox"
 	"github.com/berth-project/berth/internal/translate"
@@ -48,6 +49,9 @@ type Options struct {
 	ReadCgroups func(pid int) (cgroups.Sample, error)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// ImageVolumes makes image volumes (Mount.image); nil refuses them as
+	// not implemented.
+	ImageVolumes *imagevolume.Store
 }
 
 // Service serves the CRI. It keeps no state that Docker and the sandbox
@@ -69,6 +73,8 @@ type Service struct {
 	readCgroups    func(pid int) (cgroups.Sample, error)
 	// cgroups reads the counters and /proc files behind the metrics RPCs.
 	cgroups cgroups.Reader
+	// imageVolumes is nil when image volumes are refused.
+	imageVolumes *imagevolume.Store
 
 	locks     keyedMutex
 	pulls     pullGroup
@@ -98,6 +104,7 @@ func New(opts Options) (*Service, error) {
 		logs:           opts.Logs,
 		log:            opts.Logger,
 		now:            opts.Now,
+		imageVolumes:   opts.ImageVolumes,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

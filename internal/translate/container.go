@@ -48,7 +48,7 @@ func Container(p ContainerParams, h Host) (Result, error) {
 	if b.hostCfg.DeviceRequests, err = cdiDevices(c.GetCDIDevices()); err != nil {
 		return Result{}, err
 	}
-	if err := b.mounts(c.GetMounts(), p.EtcMounts); err != nil {
+	if err := b.mounts(c.GetMounts(), p.EtcMounts, p.ImageVolume); err != nil {
 		return Result{}, err
 	}
 	return b.result(), nil

@@ -63,6 +63,12 @@ type ContainerParams struct {
 	// ReadFile reads a Localhost seccomp profile. Nil means such profiles
 	// are refused.
 	ReadFile func(path string) ([]byte, error)
+	// ImageVolume returns the host directory to bind for an image volume
+	// (a mount with image set, already checked here): the image's root
+	// filesystem at the mount's image_sub_path. field names the mount
+	// ("config.mounts[2]") for errors. Nil means image volumes are refused
+	// as not implemented.
+	ImageVolume func(field string, m *runtimeapi.Mount) (string, error)
 }
 
 // Result is a Docker create config plus what could not be honoured
