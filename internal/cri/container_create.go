@@ -76,8 +76,10 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 			{HostPath: etc[sandbox.Hosts], ContainerPath: "/etc/hosts"},
 			{HostPath: etc[sandbox.Hostname], ContainerPath: "/etc/hostname"},
 		},
-		ReadFile:    readProfile,
-		ImageVolume: vols.resolver(),
+		ReadFile:     readProfile,
+		ImageVolume:  vols.resolver(),
+		ImageUser:    imageUser(img),
+		PrimaryGroup: s.primaryGroup(ctx, img.ID),
 	}, s.host)
 	if err != nil {
 		return nil, err

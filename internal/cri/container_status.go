@@ -41,6 +41,7 @@ func (s *Service) ContainerStatus(ctx context.Context, req *runtimeapi.Container
 		LogPath:     c.labels.LogPath,
 		Mounts:      mountsOf(c.c.HostConfig, s.etcPathSet(c.labels.SandboxID), s.imageVolumesOf(ctx, c)),
 		Resources:   resourcesOf(c.c.HostConfig),
+		User:        userOf(c.c.State),
 	}
 	if ps := c.c.State; ps != nil {
 		st.StartedAt = parseTime(ps.StartedAt)

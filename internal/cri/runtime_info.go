@@ -53,9 +53,11 @@ func (s *Service) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*r
 			Name:     "",
 			Features: &runtimeapi.RuntimeHandlerFeatures{RecursiveReadOnlyMounts: false, UserNamespaces: false},
 		}},
-		// Docker cannot drop an image's /etc/group memberships, so the
-		// Strict supplemental-groups policy is not offered.
-		Features: &runtimeapi.RuntimeFeatures{SupplementalGroupsPolicy: false},
+		// Strict names the user's primary group, read from the image's
+		// /etc/passwd with the image-volume store's helper containers,
+		// which keeps Docker from adding the image's /etc/group
+		// memberships; ContainerStatus.user reports what the process got.
+		Features: &runtimeapi.RuntimeFeatures{SupplementalGroupsPolicy: s.imageVolumes != nil},
 	}
 	if req.GetVerbose() {
 		resp.Info = map[string]string{"config": s.describe()}

@@ -1,13 +1,17 @@
 package imagevolume
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -321,5 +325,61 @@ func TestReconcile(t *testing.T) {
 	}
 	if !slices.Contains(e.fake.Calls(), "ContainerList") {
 		t.Error("Reconcile did not list containers")
+	}
+}
+
+// CopyFromContainer serves one path of the container's image archive, as
+// the engine's archive endpoint does.
+func (x *exporter) CopyFromContainer(_ context.Context, id string, o client.CopyFromContainerOptions) (client.CopyFromContainerResult, error) {
+	c, ok := x.Container(id)
+	if !ok {
+		return client.CopyFromContainerResult{}, errdefs.ErrNotFound.WithMessage("no such container: " + id)
+	}
+	x.mu.Lock()
+	archive := x.archives[c.Image]
+	x.mu.Unlock()
+	tr := tar.NewReader(bytes.NewReader(archive))
+	want := strings.TrimPrefix(o.SourcePath, "/")
+	for {
+		hdr, err := tr.Next()
+		if err != nil {
+			return client.CopyFromContainerResult{}, errdefs.ErrNotFound.WithMessage("no such path: " + o.SourcePath)
+		}
+		if strings.TrimSuffix(strings.TrimPrefix(hdr.Name, "./"), "/") != want {
+			continue
+		}
+		var out bytes.Buffer
+		tw := tar.NewWriter(&out)
+		h := *hdr
+		h.Name = path.Base(want)
+		tw.WriteHeader(&h)
+		io.Copy(tw, tr)
+		tw.Close()
+		return client.CopyFromContainerResult{Content: io.NopCloser(&out)}, nil
+	}
+}
+
+func TestReadFile(t *testing.T) {
+	e := newStoreEnv(t)
+	ctx := context.Background()
+	b, err := e.store.ReadFile(ctx, e.image, "/etc/passwd", 1024)
+	if err != nil || string(b) != "root" {
+		t.Fatalf("ReadFile /etc/passwd = %q, %v", b, err)
+	}
+	if _, err := e.store.ReadFile(ctx, e.image, "/etc/passwd", 2); !errors.Is(err, errors.ErrUnsupported) {
+		t.Errorf("ReadFile over the limit = %v, want ErrUnsupported", err)
+	}
+	if _, err := e.store.ReadFile(ctx, e.image, "/etc/group", 1024); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("ReadFile of an absent file = %v, want fs.ErrNotExist", err)
+	}
+	if _, err := e.store.ReadFile(ctx, e.image, "/bin", 1024); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("ReadFile of a directory = %v, want fs.ErrNotExist", err)
+	}
+	// Every helper container is gone again; nothing was extracted.
+	if res, err := e.fake.ContainerList(ctx, client.ContainerListOptions{All: true}); err != nil || len(res.Items) != 0 {
+		t.Errorf("containers after ReadFile: %d, %v", len(res.Items), err)
+	}
+	if e.fake.Exports() != 0 {
+		t.Errorf("%d exports for ReadFile", e.fake.Exports())
 	}
 }

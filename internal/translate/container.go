@@ -26,7 +26,9 @@ func Container(p ContainerParams, h Host) (Result, error) {
 	if err := b.containerNamespaces(p.SandboxID, sc.GetNamespaceOptions()); err != nil {
 		return Result{}, err
 	}
-	if err := b.applySecurity(containerSecurity(sc), p.ReadFile); err != nil {
+	csc := containerSecurity(sc)
+	csc.imageUser, csc.primaryGroup = p.ImageUser, p.PrimaryGroup
+	if err := b.applySecurity(csc, p.ReadFile); err != nil {
 		return Result{}, err
 	}
 	sandboxPrivileged := p.SandboxConfig.GetLinux().GetSecurityContext().GetPrivileged()

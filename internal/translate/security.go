@@ -25,6 +25,13 @@ type securityContext struct {
 	seccompProfilePath       string
 	apparmor                 *runtimeapi.SecurityProfile
 	apparmorProfile          string
+	// imageUser is the image's USER; primaryGroup resolves a user's
+	// primary group from the image's /etc/passwd. Strict needs both to
+	// name the group explicitly (containers only; nil for the sandbox,
+	// whose pause process's groups do not matter).
+	imageUser    string
+	primaryGroup func(user string) (int64, error)
+	sandbox      bool
 }
 
 func sandboxSecurity(sc *runtimeapi.LinuxSandboxSecurityContext) securityContext {
@@ -39,6 +46,7 @@ func sandboxSecurity(sc *runtimeapi.LinuxSandboxSecurityContext) securityContext
 		seccomp:                  sc.GetSeccomp(),
 		seccompProfilePath:       sc.GetSeccompProfilePath(),
 		apparmor:                 sc.GetApparmor(),
+		sandbox:                  true,
 	}
 }
 
@@ -64,6 +72,9 @@ func containerSecurity(sc *runtimeapi.LinuxContainerSecurityContext) securityCon
 func (b *builder) applySecurity(sc securityContext, readFile func(string) ([]byte, error)) error {
 	user, err := userSpec(sc)
 	if err != nil {
+		return err
+	}
+	if user, err = strictUser(sc, user); err != nil {
 		return err
 	}
 	b.config.User = user
@@ -119,6 +130,36 @@ func userSpec(sc securityContext) (string, error) {
 	return user, nil
 }
 
+// strictUser makes SupplementalGroupsPolicy Strict out of Docker, which
+// otherwise adds the user's memberships from the image's /etc/group: a
+// user given with an explicit group ("uid:gid") gets no group of the
+// image's. So the primary group is named: run_as_group, else the user's
+// group in the image's /etc/passwd (root for a root or absent user).
+func strictUser(sc securityContext, user string) (string, error) {
+	if sc.supplementalGroupsPolicy != runtimeapi.SupplementalGroupsPolicy_Strict || sc.sandbox {
+		// The pause process's groups give no access to anything.
+		return user, nil
+	}
+	if sc.primaryGroup == nil {
+		return "", notImplementedf(securityContextField+".supplemental_groups_policy", "Strict needs the image's /etc/passwd, which this runtime cannot read")
+	}
+	if user == "" {
+		user = sc.imageUser
+	}
+	name, _, hasGroup := strings.Cut(user, ":")
+	switch {
+	case hasGroup:
+		return user, nil
+	case name == "" || name == "0" || name == "root":
+		return "0:0", nil
+	}
+	gid, err := sc.primaryGroup(name)
+	if err != nil {
+		return "", invalidf(securityContextField+".supplemental_groups_policy", "Strict: primary group of user %q: %v", name, err)
+	}
+	return name + ":" + strconv.FormatInt(gid, 10), nil
+}
+
 func groupAdd(sc securityContext) ([]string, error) {
 	const field = securityContextField + ".supplemental_groups_policy"
 	switch sc.supplementalGroupsPolicy {
@@ -126,7 +167,7 @@ func groupAdd(sc securityContext) ([]string, error) {
 		// Docker's own behaviour: the image's /etc/group memberships of
 		// the user plus GroupAdd.
 	case runtimeapi.SupplementalGroupsPolicy_Strict:
-		return nil, notImplementedf(field, "Strict: Docker always adds the user's groups from the image's /etc/group")
+		// strictUser names the group, which keeps the image's groups out.
 	default:
 		return nil, invalidf(field, "unknown policy %d", int32(sc.supplementalGroupsPolicy))
 	}

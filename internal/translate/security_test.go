@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/containerd/errdefs"
@@ -97,9 +98,46 @@ func TestContainerUser(t *testing.T) {
 			want: func(r *Result) { r.HostConfig.GroupAdd = []string{"5"} },
 		},
 		{
-			name:     "supplemental groups policy Strict",
+			name:     "Strict without a way to read the image's passwd",
 			edit:     func(p *ContainerParams) { csc(p).SupplementalGroupsPolicy = runtimeapi.SupplementalGroupsPolicy_Strict },
 			errField: scField + ".supplemental_groups_policy", errKind: errdefs.IsNotImplemented,
+		},
+		{
+			name: "Strict names the user's primary group from the image",
+			edit: func(p *ContainerParams) {
+				strict(p)
+				csc(p).RunAsUser = i64(1000)
+				csc(p).SupplementalGroups = []int64{1234}
+			},
+			want: func(r *Result) { r.Config.User, r.HostConfig.GroupAdd = "1000:1000", []string{"1234"} },
+		},
+		{
+			name: "Strict with run_as_group keeps it",
+			edit: func(p *ContainerParams) {
+				strict(p)
+				csc(p).RunAsUser, csc(p).RunAsGroup = i64(1000), i64(3000)
+			},
+			want: func(r *Result) { r.Config.User = "1000:3000" },
+		},
+		{
+			name: "Strict with the image's user by name",
+			edit: func(p *ContainerParams) { strict(p); p.ImageUser = "www" },
+			want: func(r *Result) { r.Config.User = "www:33" },
+		},
+		{
+			name: "Strict with the image's user and group",
+			edit: func(p *ContainerParams) { strict(p); p.ImageUser = "www:7" },
+			want: func(r *Result) { r.Config.User = "www:7" },
+		},
+		{
+			name: "Strict for root",
+			edit: func(p *ContainerParams) { strict(p) },
+			want: func(r *Result) { r.Config.User = "0:0" },
+		},
+		{
+			name:     "Strict with a user the image does not know",
+			edit:     func(p *ContainerParams) { strict(p); csc(p).RunAsUsername = "ghost" },
+			errField: scField + ".supplemental_groups_policy", errKind: errdefs.IsInvalidArgument,
 		},
 		{
 			name:     "unknown supplemental groups policy",
@@ -357,4 +395,19 @@ func TestContainerPrivileged(t *testing.T) {
 			errField: scField + ".capabilities.add_ambient_capabilities", errKind: errdefs.IsNotImplemented,
 		},
 	})
+}
+
+// strict asks for SupplementalGroupsPolicy Strict with an image whose
+// /etc/passwd knows uid 1000 (group 1000) and www (group 33).
+func strict(p *ContainerParams) {
+	csc(p).SupplementalGroupsPolicy = runtimeapi.SupplementalGroupsPolicy_Strict
+	p.PrimaryGroup = func(user string) (int64, error) {
+		switch user {
+		case "1000":
+			return 1000, nil
+		case "www":
+			return 33, nil
+		}
+		return 0, fmt.Errorf("no user %q in /etc/passwd", user)
+	}
 }

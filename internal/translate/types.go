@@ -69,6 +69,11 @@ type ContainerParams struct {
 	// ("config.mounts[2]") for errors. Nil means image volumes are refused
 	// as not implemented.
 	ImageVolume func(field string, m *runtimeapi.Mount) (string, error)
+	// ImageUser is the image's USER, PrimaryGroup a user's primary gid in
+	// the image's /etc/passwd (absent user: 0, as Docker defaults it).
+	// SupplementalGroupsPolicy Strict needs PrimaryGroup; nil refuses it.
+	ImageUser    string
+	PrimaryGroup func(user string) (int64, error)
 }
 
 // Result is a Docker create config plus what could not be honoured
