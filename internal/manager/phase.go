@@ -12,7 +12,7 @@ import (
 // conditions, IPs and each container's state.
 func (m *Manager) podStatus(r *podRun, status *podStatus) corev1.PodStatus {
 	pod := r.pod
-	out := corev1.PodStatus{PodIP: r.podIP, QOSClass: qosClass(pod)}
+	out := corev1.PodStatus{PodIP: r.podIP, QOSClass: podQOS(pod)}
 	for _, ip := range r.ips {
 		out.PodIPs = append(out.PodIPs, corev1.PodIP{IP: ip})
 	}
@@ -176,30 +176,4 @@ func conditions(pod *corev1.Pod, st *corev1.PodStatus, sandboxReady bool) []core
 		cond(corev1.PodReady, ready),
 		cond(corev1.PodScheduled, true),
 	}
-}
-
-// qosClass is the pod's QoS class from its requests and limits.
-func qosClass(pod *corev1.Pod) corev1.PodQOSClass {
-	any, guaranteed := false, true
-	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
-		for _, c := range list {
-			for _, res := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
-				req, hasReq := c.Resources.Requests[res]
-				lim, hasLim := c.Resources.Limits[res]
-				if hasReq || hasLim {
-					any = true
-				}
-				if !hasLim || (hasReq && req.Cmp(lim) != 0) {
-					guaranteed = false
-				}
-			}
-		}
-	}
-	switch {
-	case !any:
-		return corev1.PodQOSBestEffort
-	case guaranteed:
-		return corev1.PodQOSGuaranteed
-	}
-	return corev1.PodQOSBurstable
 }

@@ -96,15 +96,6 @@ func (m *Manager) final(r *podRun, status *podStatus) *corev1.Pod {
 	return out
 }
 
-// Status is the pod's status now.
-func (m *Manager) Status(ctx context.Context, pod *corev1.Pod, podIP string) (corev1.PodStatus, error) {
-	status, err := getPodStatus(ctx, m.opts.Runtime, pod)
-	if err != nil {
-		return corev1.PodStatus{}, err
-	}
-	return m.podStatus(&podRun{pod: pod, podIP: podIP}, status), nil
-}
-
 // Default fills in what the API server would: namespace, UID, restart
 // policy, grace period, DNS policy, pull and termination-message policies.
 func Default(pod *corev1.Pod) {
