@@ -14,9 +14,10 @@ import (
 	"k8s.io/cri-client/pkg/logs"
 )
 
-// follow prints a container's log, each line prefixed with its name,
-// until the container exits or the run ends.
-func (m *Manager) follow(ctx context.Context, name, containerID, path string) {
+// follow prints a container's log from since (zero: from its start),
+// each line prefixed with its name, until the container exits or the run
+// ends.
+func (m *Manager) follow(ctx context.Context, name, containerID, path string, since time.Time) {
 	m.mu.Lock()
 	if m.following[containerID] {
 		m.mu.Unlock()
@@ -30,7 +31,7 @@ func (m *Manager) follow(ctx context.Context, name, containerID, path string) {
 	m.mu.Unlock()
 	m.followers.Go(func() {
 		w := &prefixWriter{out: m.opts.Logs, mu: &m.logMu, prefix: []byte("[" + name + "] ")}
-		opts := &logs.LogOptions{Follow: true}
+		opts := &logs.LogOptions{Follow: true, Since: since}
 		if err := logs.ReadLogs(fctx, path, containerID, opts, m.opts.Runtime, w, w); err != nil && fctx.Err() == nil {
 			m.opts.Logger.Debug("follow container log", "container", name, "error", err)
 		}

@@ -124,3 +124,11 @@ func (m *Manager) stopProbes(containerID string) {
 	delete(p.startup, containerID)
 	delete(p.ready, containerID)
 }
+
+// known: the container's probes were started by this run.
+func (p *probeState) known(id string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, ok := p.names[id]
+	return ok
+}

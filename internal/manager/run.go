@@ -2,7 +2,9 @@ package manager
 
 import (
 	"context"
-	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -35,6 +37,14 @@ func (m *Manager) Run(ctx context.Context, pod *corev1.Pod, objs podenv.Objects)
 	}
 	m.warn(podObject(pod), warnings)
 	r := &podRun{pod: pod, objs: objs, hostIPs: m.opts.Node.HostIPs}
+	unlock, err := m.lockPod(r)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if err := m.clearFinished(ctx, r); err != nil {
+		return nil, err
+	}
 	defer m.stopFollowing()
 
 	var status *podStatus
@@ -98,16 +108,15 @@ func (m *Manager) final(r *podRun, status *podStatus) *corev1.Pod {
 
 // Default fills in what the API server would: namespace, UID, restart
 // policy, grace period, DNS policy, pull and termination-message policies.
+// The UID, as the kubelet gives static pods, is a hash of the manifest:
+// running the same manifest again finds the pod a killed run left, and a
+// changed manifest is a new pod.
 func Default(pod *corev1.Pod) {
 	if pod.Namespace == "" {
 		pod.Namespace = "default"
 	}
 	if pod.UID == "" {
-		var b [16]byte
-		_, _ = rand.Read(b[:])
-		b[6] = b[6]&0x0f | 0x40
-		b[8] = b[8]&0x3f | 0x80
-		pod.UID = types.UID(fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:]))
+		pod.UID = manifestUID(pod)
 	}
 	if pod.Spec.RestartPolicy == "" {
 		pod.Spec.RestartPolicy = corev1.RestartPolicyAlways
@@ -135,4 +144,16 @@ func Default(pod *corev1.Pod) {
 			}
 		}
 	}
+}
+
+// manifestUID hashes the pod as written (before any other default), the
+// way the kubelet derives a static pod's UID from its manifest.
+func manifestUID(pod *corev1.Pod) types.UID {
+	b, err := json.Marshal(pod)
+	if err != nil {
+		// A Pod always marshals; a UID of its name is the fallback.
+		b = []byte(pod.Namespace + "/" + pod.Name)
+	}
+	sum := sha256.Sum256(b)
+	return types.UID(hex.EncodeToString(sum[:16]))
 }

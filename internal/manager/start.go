@@ -81,7 +81,7 @@ func (m *Manager) startContainer(ctx context.Context, r *podRun, status *podStat
 	m.clearWaiting(c.Name)
 	logPath := filepath.Join(sandboxCfg.GetLogDirectory(), cfg.GetLogPath())
 	m.linkLegacyLog(pod, c.Name, id, logPath)
-	m.follow(ctx, c.Name, id, logPath)
+	m.follow(ctx, c.Name, id, logPath, time.Time{})
 
 	if h := postStart(c); h != nil {
 		if msg, err := m.hooks.Run(ctx, pod, r.podIP, c, id, h, 0); err != nil {

@@ -18,6 +18,7 @@ func (m *Manager) syncOnce(ctx context.Context, r *podRun) (*podStatus, error) {
 		return nil, err
 	}
 	r.setIPs(status)
+	m.adopt(ctx, r, status)
 
 	// Step 1: the plan.
 	acts := computeActions(pod, status, m.probe.results(), containerHash)
