@@ -93,7 +93,7 @@ func (m *Manager) stateOf(pod *corev1.Pod, c *corev1.Container, cs *containerSta
 		return corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
 			ExitCode: cs.ExitCode, Reason: reason, Message: msg,
 			StartedAt: v1.NewTime(cs.StartedAt), FinishedAt: v1.NewTime(cs.FinishedAt),
-			ContainerID: cs.ID,
+			ContainerID: m.runtimeName() + "://" + cs.ID,
 		}}
 	}
 	return corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reasonCreating}}
