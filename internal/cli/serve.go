@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/berth-project/berth/internal/network"
 	"github.com/berth-project/berth/internal/sandbox"
 	"github.com/berth-project/berth/internal/streaming"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 	"k8s.io/klog/v2"
@@ -56,6 +58,8 @@ func newServe(errOut io.Writer) *cobra.Command {
 	f.StringVar(&cfg.StreamingAddr, "streaming-address", cfg.StreamingAddr, "host:port of the exec/attach/port-forward server (port 0: a free port)")
 	f.StringVar(&cfg.StreamingTLSCert, "streaming-tls-cert", "", "certificate file for the streaming server (https)")
 	f.StringVar(&cfg.StreamingTLSKey, "streaming-tls-key", "", "key file for the streaming server (https)")
+	f.StringVar(&cfg.DockerLogMaxSize, "docker-log-max-size", "", "bound each container's own Docker log (json-file, the source of its CRI log) to files of this size, e.g. 10m (default: unbounded; a burst larger than the files, written faster than berth copies, then loses lines)")
+	f.IntVar(&cfg.DockerLogMaxFiles, "docker-log-max-files", cfg.DockerLogMaxFiles, "with --docker-log-max-size: how many files Docker keeps per container")
 	return cmd
 }
 
@@ -149,7 +153,8 @@ func serve(ctx context.Context, cfg config.Serve, errOut io.Writer) error {
 	svc, err = cri.New(cri.Options{
 		Docker: dc, Network: net, Sandboxes: store, Host: h, PauseImage: cfg.PauseImage,
 		HostResolvConf: cfg.ResolvConf, Logger: log,
-		Streaming: streamer{stream, dc}, Logs: logs, ImageVolumes: vols,
+		Streaming: streamer{stream, dc}, Logs: logs,
+		DockerLog: dockerLog(cfg), ImageVolumes: vols,
 	})
 	if err != nil {
 		return err
@@ -202,4 +207,15 @@ type streamer struct {
 
 func (s streamer) ExecSync(ctx context.Context, containerID string, cmd []string, timeout time.Duration) ([]byte, []byte, int32, error) {
 	return streaming.ExecSync(ctx, s.docker, containerID, cmd, timeout, streaming.ExecSyncOutputLimit)
+}
+
+// dockerLog is the Docker log config of containers: the daemon's default
+// unless a bound is asked for.
+func dockerLog(cfg config.Serve) container.LogConfig {
+	if cfg.DockerLogMaxSize == "" {
+		return container.LogConfig{}
+	}
+	return container.LogConfig{Type: "json-file", Config: map[string]string{
+		"max-size": cfg.DockerLogMaxSize, "max-file": strconv.Itoa(cfg.DockerLogMaxFiles),
+	}}
 }

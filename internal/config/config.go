@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -29,6 +30,13 @@ type Serve struct {
 	StreamingAddr    string
 	StreamingTLSCert string
 	StreamingTLSKey  string
+	// DockerLogMaxSize and DockerLogMaxFiles, when set, bound Docker's own
+	// json-file log of each container, which berth follows to write the
+	// CRI log; unset, it grows for the container's whole life. Bounded,
+	// a burst larger than the files hold, written faster than berth
+	// copies it, loses lines from the CRI log: the default keeps them all.
+	DockerLogMaxSize  string
+	DockerLogMaxFiles int
 }
 
 // Defaults.
@@ -59,7 +67,8 @@ func DefaultServe() Serve {
 		ResolvConf: "/etc/resolv.conf",
 		// Loopback: the kubelet on this host is the only client, and
 		// proxies the sessions to kubectl.
-		StreamingAddr: "127.0.0.1:0",
+		StreamingAddr:     "127.0.0.1:0",
+		DockerLogMaxFiles: 2,
 	}
 }
 
@@ -94,11 +103,20 @@ func (c Serve) Validate() error {
 	if (c.StreamingTLSCert == "") != (c.StreamingTLSKey == "") {
 		errs = append(errs, errors.New("--streaming-tls-cert and --streaming-tls-key go together"))
 	}
+	if c.DockerLogMaxSize != "" && !dockerSize.MatchString(c.DockerLogMaxSize) {
+		errs = append(errs, fmt.Errorf("--docker-log-max-size %q: want a size such as 500k, 10m or 1g", c.DockerLogMaxSize))
+	}
+	if c.DockerLogMaxFiles < 1 {
+		errs = append(errs, fmt.Errorf("--docker-log-max-files %d: at least 1", c.DockerLogMaxFiles))
+	}
 	if c.StopGrace < 0 {
 		errs = append(errs, fmt.Errorf("--shutdown-grace %s: negative", c.StopGrace))
 	}
 	return errors.Join(errs...)
 }
+
+// dockerSize is a size as Docker's json-file max-size takes it.
+var dockerSize = regexp.MustCompile(`^[1-9][0-9]*[kmg]?$`)
 
 // ParseLevel reads a --log-level value.
 func ParseLevel(s string) (slog.Level, error) {

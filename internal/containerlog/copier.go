@@ -230,6 +230,15 @@ func (c *copier) copyLogs(tty, follow bool) (int, error) {
 func (c *copier) write(m message) (int, error) {
 	n := 0
 	for piece, last := range pieces(m.text, m.partial) {
+		if !c.skipping && c.replayed(m.time, m.stream) {
+			// Following its log across a rotation, Docker sends again
+			// some of what it sent: skip up to the last record written,
+			// as a resume does.
+			c.mu.Lock()
+			c.target = c.pos
+			c.mu.Unlock()
+			c.skipping, c.seen = true, 0
+		}
 		if c.skipping && c.skip(m.time, m.stream) {
 			continue
 		}
@@ -254,6 +263,15 @@ func (c *copier) write(m message) (int, error) {
 		n++
 	}
 	return n, nil
+}
+
+// replayed: a record older than the last one written of its stream,
+// whose timestamps only grow in Docker's log, was written already.
+func (c *copier) replayed(ts time.Time, stream string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := c.pos.mark(stream)
+	return m.Count > 0 && ts.Before(m.Time)
 }
 
 // skip says whether a replayed record was written already: every record

@@ -383,3 +383,25 @@ func TestStopLeavesNothing(t *testing.T) {
 		t.Errorf("Start after Close = %v, want unavailable", err)
 	}
 }
+
+// TestRotationReplaySkipped: following its json-file across a rotation,
+// Docker sends again a run of records it had sent, up to the last one;
+// each record is written once.
+func TestRotationReplaySkipped(t *testing.T) {
+	f := newFakeDocker()
+	s := sample(time.Nanosecond)
+	later := []fakeMsg{
+		{StreamStdout, ts0.Add(time.Second), "after\n"},
+		{StreamStderr, ts0.Add(time.Second), "after too\n"},
+	}
+	f.add(s...)
+	f.add(s[5:]...) // the replay: from "end of long" to the last record
+	f.add(later...)
+	f.exit()
+	path := filepath.Join(t.TempDir(), "0.log")
+	copyAll(t, f, filepath.Join(t.TempDir(), "state"), path)
+	want := wantLines(append(append([]fakeMsg{}, s...), later...))
+	if diff := cmp.Diff(want, readLines(t, path), cmp.AllowUnexported(line{})); diff != "" {
+		t.Errorf("lines (-want +got):\n%s", diff)
+	}
+}

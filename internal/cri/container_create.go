@@ -80,6 +80,7 @@ func (s *Service) CreateContainer(ctx context.Context, req *runtimeapi.CreateCon
 		ImageVolume:  vols.resolver(),
 		ImageUser:    imageUser(img),
 		PrimaryGroup: s.primaryGroup(ctx, img.ID),
+		DockerLog:    s.dockerLog,
 	}, s.host)
 	if err != nil {
 		return nil, err

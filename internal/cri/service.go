@@ -20,6 +20,7 @@ import (
 	"github.com/berth-project/berth/internal/network"
 	"github.com/berth-project/berth/internal/sandbox"
 	"github.com/berth-project/berth/internal/translate"
+	"github.com/moby/moby/api/types/container"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -52,6 +53,10 @@ type Options struct {
 	// ImageVolumes makes image volumes (Mount.image); nil refuses them as
 	// not implemented.
 	ImageVolumes *imagevolume.Store
+	// DockerLog configures each container's Docker log, which the CRI log
+	// is copied from (a bounded json-file); empty keeps the daemon's
+	// default.
+	DockerLog container.LogConfig
 }
 
 // Service serves the CRI. It keeps no state that Docker and the sandbox
@@ -75,6 +80,7 @@ type Service struct {
 	cgroups cgroups.Reader
 	// imageVolumes is nil when image volumes are refused.
 	imageVolumes *imagevolume.Store
+	dockerLog    container.LogConfig
 
 	locks     keyedMutex
 	pulls     pullGroup
@@ -105,6 +111,7 @@ func New(opts Options) (*Service, error) {
 		log:            opts.Logger,
 		now:            opts.Now,
 		imageVolumes:   opts.ImageVolumes,
+		dockerLog:      opts.DockerLog,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

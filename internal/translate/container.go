@@ -53,6 +53,9 @@ func Container(p ContainerParams, h Host) (Result, error) {
 	if err := b.mounts(c.GetMounts(), p.EtcMounts, p.ImageVolume); err != nil {
 		return Result{}, err
 	}
+	if p.DockerLog.Type != "" {
+		b.hostCfg.LogConfig = p.DockerLog
+	}
 	return b.result(), nil
 }
 

@@ -132,6 +132,15 @@ func TestContainerLabelsAreCopied(t *testing.T) {
 func TestContainerProcess(t *testing.T) {
 	runContainer(t, []tcase[ContainerParams]{
 		{
+			name: "Docker's own log bounded",
+			edit: func(p *ContainerParams) {
+				p.DockerLog = container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": "10m", "max-file": "3"}}
+			},
+			want: func(r *Result) {
+				r.HostConfig.LogConfig = container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": "10m", "max-file": "3"}}
+			},
+		},
+		{
 			name: "command and args",
 			edit: func(p *ContainerParams) {
 				p.Config.Command = []string{"/bin/sh", "-c"}

@@ -74,6 +74,10 @@ type ContainerParams struct {
 	// SupplementalGroupsPolicy Strict needs PrimaryGroup; nil refuses it.
 	ImageUser    string
 	PrimaryGroup func(user string) (int64, error)
+	// DockerLog is the log driver config of the container's Docker log,
+	// the source berth copies the CRI log from; an empty Type keeps the
+	// daemon's default.
+	DockerLog container.LogConfig
 }
 
 // Result is a Docker create config plus what could not be honoured

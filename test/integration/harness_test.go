@@ -176,11 +176,13 @@ type env struct {
 	stopped chan error
 	cancel  context.CancelFunc
 	logs    *syncBuffer
+	// extra are flags of the test's own for berth serve.
+	extra []string
 }
 
 // newEnv starts berth in-process through the same command line a user
 // runs, on a socket and root dir of the test's own.
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, extraArgs ...string) *env {
 	t.Helper()
 	if os.Getenv("BERTH_INTEGRATION") != "1" {
 		t.Skip("integration test: set BERTH_INTEGRATION=1 (make test-integration)")
@@ -189,7 +191,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatalf("integration prerequisites: %v", setupErr)
 	}
 	dir := t.TempDir()
-	e := &env{t: t, s: theSuite, root: filepath.Join(dir, "root"), socket: filepath.Join(dir, "run", "berth.sock"), logDir: filepath.Join(dir, "logs")}
+	e := &env{t: t, s: theSuite, root: filepath.Join(dir, "root"), socket: filepath.Join(dir, "run", "berth.sock"), logDir: filepath.Join(dir, "logs"), extra: extraArgs}
 	e.start()
 	t.Cleanup(func() {
 		e.cleanupPods()
@@ -202,8 +204,8 @@ func newEnv(t *testing.T) *env {
 }
 
 func (e *env) args() []string {
-	return []string{"serve", "--listen", "unix://" + e.socket, "--root-dir", e.root,
-		"--cni-conf-dir", e.s.cniConfDir, "--cni-bin-dir", "/usr/lib/cni", "--log-level", "debug"}
+	return append([]string{"serve", "--listen", "unix://" + e.socket, "--root-dir", e.root,
+		"--cni-conf-dir", e.s.cniConfDir, "--cni-bin-dir", "/usr/lib/cni", "--log-level", "debug"}, e.extra...)
 }
 
 func (e *env) start() {

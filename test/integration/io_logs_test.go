@@ -444,3 +444,41 @@ func firstTextAt(lines []criLine, i int) string {
 func tailOf(s string, n int) string {
 	return s[max(0, len(s)-n):]
 }
+
+// TestIOLogsDockerRotation: with Docker's own log bounded small
+// (--docker-log-max-size), steady output rotates it many times while
+// berth copies it; the CRI log still has every line in order, and Docker
+// keeps no more than its files' worth. (A burst larger than the files,
+// written faster than berth copies, would lose lines: the bound is
+// opt-in.)
+func TestIOLogsDockerRotation(t *testing.T) {
+	e := newEnv(t, "--docker-log-max-size", "200k", "--docker-log-max-files", "2")
+	pod, podID := e.startPod("rotate", nil)
+	const n = 30000
+	// 300 lines (about 24 KiB of Docker log) every 20 ms.
+	cfg := containerConfig("seq", fmt.Sprintf("i=1; while [ $i -le %d ]; do seq $i $((i+299)); i=$((i+300)); sleep 0.02; done", n))
+	path := logPathOf(pod, cfg)
+	id := e.runContainer(podID, pod, cfg)
+	if st := e.waitExit(id, 60*time.Second); st.ExitCode != 0 {
+		t.Fatalf("seq exited %d", st.ExitCode)
+	}
+	lines := waitLog(t, path, 60*time.Second, 500*time.Millisecond, func(l []criLine) bool { return len(l) >= n })
+	if p := checkNumbered(streamTexts(lines, "stdout"), n); p != "" || len(lines) != n {
+		t.Errorf("%d lines in the CRI log, want 1..%d once each in order: %s", len(lines), n, p)
+	}
+	res, err := e.s.docker.ContainerInspect(e.ctx(), id, client.ContainerInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	files, _ := filepath.Glob(res.Container.LogPath + "*")
+	for _, f := range files {
+		if fi, err := os.Stat(f); err == nil {
+			total += fi.Size()
+		}
+	}
+	t.Logf("Docker's log: %d files, %d bytes; CRI log: %d lines", len(files), total, len(lines))
+	if len(files) > 2 || total > 2*300<<10 {
+		t.Errorf("Docker kept %d files, %d bytes: want at most 2 of about 200k", len(files), total)
+	}
+}
