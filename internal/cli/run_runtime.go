@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -38,15 +39,23 @@ func connectRuntime(ctx context.Context, errOut io.Writer, f runFlags) (*runtime
 			return nil, err
 		}
 		sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		done := make(chan error, 1)
-		go func() { done <- serve(sctx, cfg, errOut) }()
+		// done closes when the runtime has ended, with serveErr set.
+		done := make(chan struct{})
+		var serveErr error
+		go func() {
+			serveErr = serve(sctx, cfg, errOut)
+			close(done)
+		}()
 		stop = func() {
 			cancel()
 			<-done
 			os.RemoveAll(dir)
 		}
-		if err := waitSocket(filepath.Join(dir, "berth.sock"), done, 30*time.Second); err != nil {
+		if err := waitSocket(filepath.Join(dir, "berth.sock"), done, &serveErr, 30*time.Second); err != nil {
 			stop()
+			if errors.Is(err, errRootInUse) {
+				return nil, fmt.Errorf("%w; to run the pod on that berth, pass --runtime-endpoint with its socket (default unix:///run/berth/berth.sock)", err)
+			}
 			return nil, fmt.Errorf("start berth's runtime: %w", err)
 		}
 		endpoint = cfg.Listen
@@ -77,8 +86,8 @@ func connectRuntime(ctx context.Context, errOut io.Writer, f runFlags) (*runtime
 }
 
 // waitSocket waits until the in-process server accepts on path, or it
-// ended with an error.
-func waitSocket(path string, done <-chan error, timeout time.Duration) error {
+// ended (done closed) with *serveErr.
+func waitSocket(path string, done <-chan struct{}, serveErr *error, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		if c, err := net.Dial("unix", path); err == nil {
@@ -86,8 +95,8 @@ func waitSocket(path string, done <-chan error, timeout time.Duration) error {
 			return nil
 		}
 		select {
-		case err := <-done:
-			return fmt.Errorf("runtime ended: %w", err)
+		case <-done:
+			return fmt.Errorf("runtime ended: %w", *serveErr)
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {

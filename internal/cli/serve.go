@@ -77,6 +77,11 @@ func serve(ctx context.Context, cfg config.Serve, errOut io.Writer) error {
 	if err := os.Chmod(cfg.RootDir, 0o700); err != nil {
 		return fmt.Errorf("root dir: %w", err)
 	}
+	unlock, err := lockRoot(cfg.RootDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	h, err := host.Detect()
 	if err != nil {
 		return fmt.Errorf("detect host limits: %w", err)

@@ -64,7 +64,7 @@ func DryRun(pod *corev1.Pod, objs podenv.Objects, o DryRunOptions) (*DryRunPlan,
 			if err != nil {
 				return nil, err
 			}
-			mounts, err := volume.Mounts(c, vols, lookup)
+			mounts, err := vm.Mounts(context.Background(), pod, c, vols, lookup)
 			if err != nil {
 				return nil, err
 			}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/berth-project/berth/internal/manager/images"
 	"github.com/berth-project/berth/internal/manager/lifecycle"
-	"github.com/berth-project/berth/internal/manager/volume"
 	corev1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -120,7 +119,7 @@ func (m *Manager) containerConfig(ctx context.Context, r *podRun, c *corev1.Cont
 	if err != nil {
 		return nil, err
 	}
-	mounts, err := volume.Mounts(c, vols, lookup)
+	mounts, err := m.volumes.Mounts(ctx, pod, c, vols, lookup)
 	if err != nil {
 		return nil, err
 	}

@@ -196,7 +196,7 @@ spec:
   containers:
   - name: app
     image: ` + busybox + `
-    command: [sh, -c, 'echo "env=$GREETING/$PW/$CFG_mode"; echo "file=$(cat /etc/c/greeting)/$(cat /etc/s/password)"; stat -c %a /etc/s/..data/password; echo "$(MSG)"']
+    command: [sh, -c, 'echo "env=$GREETING/$PW/$CFG_mode"; echo "file=$(cat /etc/c/greeting)/$(cat /etc/s/password)"; stat -c %a /etc/s/..data/password; echo "$(MSG)"; echo "sub=$(cat /greeting.txt)"']
     env:
     - {name: GREETING, valueFrom: {configMapKeyRef: {name: cfg, key: greeting}}}
     - {name: PW, valueFrom: {secretKeyRef: {name: sec, key: password}}}
@@ -206,12 +206,13 @@ spec:
     volumeMounts:
     - {name: c, mountPath: /etc/c}
     - {name: s, mountPath: /etc/s}
+    - {name: c, mountPath: /greeting.txt, subPath: greeting}
 `)
 	if err := r.wait(time.Minute); err != nil {
 		t.Fatalf("berth run: %v", err)
 	}
 	out := r.out.String()
-	for _, want := range []string{"[app] env=hello/s3cret/fast", "[app] file=hello/s3cret", "[app] 400", "[app] hello world"} {
+	for _, want := range []string{"[app] env=hello/s3cret/fast", "[app] file=hello/s3cret", "[app] 400", "[app] hello world", "[app] sub=hello"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("no %q in the output", want)
 		}

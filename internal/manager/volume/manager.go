@@ -57,6 +57,12 @@ type Manager struct {
 	// versionGrace is how old a version two changes back must be before
 	// it is removed (defaultVersionGrace; tests set 0).
 	versionGrace time.Duration
+	// openBeneath resolves a subPath inside its volume: openat2 where the
+	// kernel has it (tests force the fallback).
+	openBeneath openBeneathFunc
+	// beforeBind, when set, runs after a subPath is opened and before it
+	// is bound, with <volume>/<subPath>: tests swap it for a symlink there.
+	beforeBind func(path string)
 }
 
 // defaultVersionGrace covers a reader stalled between resolving ..data
@@ -75,11 +81,25 @@ func New(opts Options) (*Manager, error) {
 	} else if err := os.MkdirAll(opts.Root, 0o750); err != nil {
 		return nil, fmt.Errorf("create volume root %q: %w", opts.Root, err)
 	}
+	root := filepath.Clean(opts.Root)
+	if !opts.DryRun {
+		// The mount table names mount points by their real path; a root
+		// through a symlink would never match it, and a bind would be
+		// stacked again on every container start.
+		resolved, err := filepath.EvalSymlinks(root)
+		if err != nil {
+			return nil, fmt.Errorf("resolve volume root %q: %w", opts.Root, err)
+		}
+		root = resolved
+	}
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Manager{root: filepath.Clean(opts.Root), logger: logger, dryRun: opts.DryRun, versionGrace: defaultVersionGrace}, nil
+	return &Manager{
+		root: root, logger: logger, dryRun: opts.DryRun,
+		versionGrace: defaultVersionGrace, openBeneath: pickOpenBeneath(),
+	}, nil
 }
 
 // Volume is one prepared volume: the host path to bind and whether it must
@@ -132,7 +152,8 @@ func (m *Manager) Prepare(ctx context.Context, pod *corev1.Pod, objs podenv.Obje
 	return vols, warnings, nil
 }
 
-// Cleanup unmounts and removes everything Prepare made for pod. It is
+// Cleanup unmounts and removes everything Prepare and Mounts made for pod,
+// subPath binds included (they sit under the pod's directory). It is
 // idempotent; hostPath volumes are never touched.
 func (m *Manager) Cleanup(ctx context.Context, pod *corev1.Pod) error {
 	podDir, err := m.podDir(pod)

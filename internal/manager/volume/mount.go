@@ -88,3 +88,19 @@ func unmountUnder(ctx context.Context, dir string) error {
 	}
 	return nil
 }
+
+// mountedAt reports whether something is mounted on path itself. Binds
+// from the same filesystem share its device, so only the mount table
+// knows.
+func mountedAt(path string) (bool, error) {
+	mps, err := mountsUnder(path)
+	if err != nil {
+		return false, err
+	}
+	for _, mp := range mps {
+		if mp == path {
+			return true, nil
+		}
+	}
+	return false, nil
+}

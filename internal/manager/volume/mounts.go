@@ -1,10 +1,9 @@
 package volume
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -16,69 +15,93 @@ import (
 )
 
 // Mounts turns c.VolumeMounts into CRI mounts, in the order given. env
-// resolves subPathExpr; vols are what Prepare returned.
-func Mounts(c *corev1.Container, vols map[string]Volume, env func(string) (string, bool)) ([]*runtimeapi.Mount, error) {
+// resolves subPathExpr; vols are what Prepare returned. A subPath is
+// bound onto a path of berth's own under the pod's directory, and that
+// path is what the runtime gets (see bindSubPath); Cleanup unmounts it.
+// In a dry run nothing is made and HostPath names where the bind would be.
+func (m *Manager) Mounts(ctx context.Context, pod *corev1.Pod, c *corev1.Container, vols map[string]Volume, env func(string) (string, bool)) ([]*runtimeapi.Mount, error) {
+	podDir, err := m.podDir(pod)
+	if err != nil {
+		return nil, err
+	}
 	mounts := make([]*runtimeapi.Mount, 0, len(c.VolumeMounts))
 	for j := range c.VolumeMounts {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		vm := &c.VolumeMounts[j]
 		field := fmt.Sprintf("container %q volumeMounts[%d]", c.Name, j)
-		m, err := mount(c, vm, vols, env)
+		mnt, sub, err := mount(c, vm, vols, env)
 		if err != nil {
 			return nil, fmt.Errorf("%s%w", field, err)
 		}
-		mounts = append(mounts, m)
+		if sub != nil {
+			if err := checkName(c.Name); err != nil {
+				return nil, fmt.Errorf("container %q name: %w", c.Name, err)
+			}
+			s := subPathMount{podDir: podDir, volume: vm.Name, container: c.Name, index: j, vol: vols[vm.Name], sub: sub.path}
+			if mnt.HostPath, err = m.bindSubPath(ctx, s); err != nil {
+				return nil, fmt.Errorf("%s.%s %q: %w", field, sub.field, sub.path, err)
+			}
+		}
+		mounts = append(mounts, mnt)
 	}
 	return mounts, nil
 }
 
-// mount builds one CRI mount; errors start with the sub-field they are
-// about (".subPath: ...").
-func mount(c *corev1.Container, vm *corev1.VolumeMount, vols map[string]Volume, env func(string) (string, bool)) (*runtimeapi.Mount, error) {
+// subPathRef is a volumeMount's subPath, expanded, and the field it came
+// from.
+type subPathRef struct {
+	field string
+	path  string
+}
+
+// mount builds one CRI mount, HostPath the volume's, and returns the
+// subPath to bind if there is one; errors start with the sub-field they
+// are about (".subPath: ...").
+func mount(c *corev1.Container, vm *corev1.VolumeMount, vols map[string]Volume, env func(string) (string, bool)) (*runtimeapi.Mount, *subPathRef, error) {
 	vol, ok := vols[vm.Name]
 	if !ok {
-		return nil, fmt.Errorf(".name: no volume named %q in spec.volumes", vm.Name)
+		return nil, nil, fmt.Errorf(".name: no volume named %q in spec.volumes", vm.Name)
 	}
 	if vm.MountPath == "" || !filepath.IsAbs(vm.MountPath) {
-		return nil, fmt.Errorf(".mountPath: %q must be an absolute path", vm.MountPath)
+		return nil, nil, fmt.Errorf(".mountPath: %q must be an absolute path", vm.MountPath)
 	}
-	sub := vm.SubPath
+	var sub *subPathRef
+	if vm.SubPath != "" {
+		sub = &subPathRef{field: "subPath", path: vm.SubPath}
+	}
 	if vm.SubPathExpr != "" {
 		if vm.SubPath != "" {
-			return nil, errors.New(".subPathExpr: subPath and subPathExpr are mutually exclusive")
+			return nil, nil, errors.New(".subPathExpr: subPath and subPathExpr are mutually exclusive")
 		}
-		var err error
-		if sub, err = expandSubPath(vm.SubPathExpr, env); err != nil {
-			return nil, fmt.Errorf(".subPathExpr %q: %w", vm.SubPathExpr, err)
-		}
-	}
-	hostPath := vol.HostPath
-	if sub != "" {
-		field := ".subPath"
-		if vm.SubPathExpr != "" {
-			field = ".subPathExpr"
-		}
-		resolved, err := subPath(vol.HostPath, sub)
+		expanded, err := expandSubPath(vm.SubPathExpr, env)
 		if err != nil {
-			return nil, fmt.Errorf("%s %q: %w", field, sub, err)
+			return nil, nil, fmt.Errorf(".subPathExpr %q: %w", vm.SubPathExpr, err)
 		}
-		hostPath = resolved
+		sub = &subPathRef{field: "subPathExpr", path: expanded}
+	}
+	if sub != nil {
+		if err := checkSubPath(sub.path); err != nil {
+			return nil, nil, fmt.Errorf(".%s %q: %w", sub.field, sub.path, err)
+		}
 	}
 	m := &runtimeapi.Mount{
 		ContainerPath:  vm.MountPath,
-		HostPath:       hostPath,
+		HostPath:       vol.HostPath,
 		Readonly:       vm.ReadOnly || vol.ReadOnly,
 		SelinuxRelabel: vol.Relabel,
 	}
 	var err error
 	if m.Propagation, err = propagation(c, vm); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if vm.RecursiveReadOnly != nil {
 		switch *vm.RecursiveReadOnly {
 		case corev1.RecursiveReadOnlyDisabled:
 		case corev1.RecursiveReadOnlyEnabled:
 			if !vm.ReadOnly || m.Propagation != runtimeapi.MountPropagation_PROPAGATION_PRIVATE {
-				return nil, errors.New(".recursiveReadOnly: Enabled needs readOnly: true and mountPropagation None")
+				return nil, nil, errors.New(".recursiveReadOnly: Enabled needs readOnly: true and mountPropagation None")
 			}
 			m.RecursiveReadOnly = true
 		case corev1.RecursiveReadOnlyIfPossible:
@@ -86,7 +109,7 @@ func mount(c *corev1.Container, vm *corev1.VolumeMount, vols map[string]Volume, 
 			// on a runtime without the feature, fall back to plain
 			// read-only.
 		default:
-			return nil, fmt.Errorf(".recursiveReadOnly: %q is not one of Disabled, IfPossible, Enabled", *vm.RecursiveReadOnly)
+			return nil, nil, fmt.Errorf(".recursiveReadOnly: %q is not one of Disabled, IfPossible, Enabled", *vm.RecursiveReadOnly)
 		}
 	}
 	for _, opt := range vm.BindMountOptions {
@@ -94,10 +117,10 @@ func mount(c *corev1.Container, vm *corev1.VolumeMount, vols map[string]Volume, 
 		case "noexec", "nodev", "nosuid":
 			m.MountOptions = append(m.MountOptions, opt)
 		default:
-			return nil, fmt.Errorf(".bindMountOptions: %q is not one of noexec, nodev, nosuid", opt)
+			return nil, nil, fmt.Errorf(".bindMountOptions: %q is not one of noexec, nodev, nosuid", opt)
 		}
 	}
-	return m, nil
+	return m, sub, nil
 }
 
 func propagation(c *corev1.Container, vm *corev1.VolumeMount) (runtimeapi.MountPropagation, error) {
@@ -140,62 +163,4 @@ func expandSubPath(expr string, env func(string) (string, bool)) (string, error)
 		return "", fmt.Errorf("missing value for %s", strings.Join(names, ", "))
 	}
 	return out, nil
-}
-
-// subPath resolves sub inside the volume at root, creating missing
-// directories as the kubelet does. Every existing component is resolved
-// through its symlinks and must stay inside the volume, so a link planted
-// by a container cannot aim a later mount at the host.
-func subPath(root, sub string) (string, error) {
-	if filepath.IsAbs(sub) {
-		return "", errors.New("must be a relative path")
-	}
-	if hasDotDot(sub) {
-		return "", errors.New("must not contain '..'")
-	}
-	base, err := filepath.EvalSymlinks(root)
-	if err != nil {
-		return "", fmt.Errorf("resolve volume %q: %w", root, err)
-	}
-	info, err := os.Stat(base)
-	if err != nil {
-		return "", err
-	}
-	if !info.IsDir() {
-		return "", fmt.Errorf("volume %q is not a directory", root)
-	}
-	// New directories get the volume root's mode, as the kubelet does.
-	perm := info.Mode().Perm()
-	cur := base
-	for _, el := range strings.Split(filepath.Clean(sub), string(filepath.Separator)) {
-		if el == "." || el == "" {
-			continue
-		}
-		next := filepath.Join(cur, el)
-		fi, err := os.Lstat(next)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			if err := os.Mkdir(next, perm); err != nil && !errors.Is(err, fs.ErrExist) {
-				return "", fmt.Errorf("create %q: %w", next, err)
-			}
-			if err := os.Chmod(next, perm); err != nil {
-				return "", err
-			}
-		case err != nil:
-			return "", err
-		case fi.Mode()&fs.ModeSymlink != 0:
-			if next, err = filepath.EvalSymlinks(next); err != nil {
-				return "", fmt.Errorf("resolve %q: %w", filepath.Join(cur, el), err)
-			}
-		}
-		if !within(base, next) {
-			return "", fmt.Errorf("resolves to %q, outside the volume", next)
-		}
-		cur = next
-	}
-	return cur, nil
-}
-
-func within(base, p string) bool {
-	return p == base || strings.HasPrefix(p, base+string(filepath.Separator))
 }
