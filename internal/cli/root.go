@@ -22,6 +22,7 @@ func NewRoot(out, errOut io.Writer) *cobra.Command {
 	root.SetErr(errOut)
 	root.AddCommand(newServe(errOut))
 	root.AddCommand(newRun(out, errOut))
+	root.AddCommand(newRm(out, errOut))
 	root.AddCommand(newVersion(out))
 	return root
 }

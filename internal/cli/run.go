@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"github.com/berth-project/berth/internal/manager"
 	"github.com/berth-project/berth/internal/podfile"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 )
@@ -44,10 +46,15 @@ type ExitError struct {
 func (e *ExitError) Error() string { return e.Err.Error() }
 func (e *ExitError) Unwrap() error { return e.Err }
 
-func newRun(out, errOut io.Writer) *cobra.Command {
+func newRunFlags() runFlags {
 	f := runFlags{serve: config.DefaultServe()}
 	f.serve.LogLevel = "warn"
 	f.binDirs = strings.Join(f.serve.CNIBinDirs, string(filepath.ListSeparator))
+	return f
+}
+
+func newRun(out, errOut io.Writer) *cobra.Command {
+	f := newRunFlags()
 	cmd := &cobra.Command{
 		Use:   "run [flags] FILE|-",
 		Short: "Run a Pod manifest the way a kubelet would, on berth or any CRI runtime",
@@ -72,21 +79,28 @@ gracefully. The exit status is 0 when the pod Succeeded.`,
 		},
 	}
 	fl := cmd.Flags()
+	addPodFlags(fl, &f)
+	fl.StringVar(&f.statusFile, "status-file", "", "write the pod with its final status (YAML) to this file")
+	fl.BoolVar(&f.rm, "rm", false, "remove the pod's containers, sandbox and volumes when it ends")
+	fl.BoolVar(&f.dryRun, "dry-run", false, "print the CRI configs berth run would send, and do nothing")
+	return cmd
+}
+
+// addPodFlags are the flags berth run and berth rm share: where the
+// runtime is, where pods keep their files, and the in-process runtime's
+// settings.
+func addPodFlags(fl *pflag.FlagSet, f *runFlags) {
 	fl.StringVar(&f.runtimeEndpoint, "runtime-endpoint", "", "CRI runtime socket (unix:///path); empty runs berth's own runtime in-process on the local Docker")
 	fl.StringVar(&f.imageEndpoint, "image-endpoint", "", "CRI image service socket (default: the runtime endpoint)")
 	fl.StringVar(&f.podLogsDir, "pod-logs-dir", "/var/log/pods", "directory of pod log directories")
 	fl.StringVar(&f.containerLogsDir, "container-logs-dir", "/var/log/containers", "directory of the legacy container log symlinks (empty: none)")
 	fl.StringVar(&f.stateDir, "state-dir", "/var/lib/berth/run", "directory for pod volumes and termination-message files")
-	fl.StringVar(&f.statusFile, "status-file", "", "write the pod with its final status (YAML) to this file")
-	fl.BoolVar(&f.rm, "rm", false, "remove the pod's containers, sandbox and volumes when it ends")
-	fl.BoolVar(&f.dryRun, "dry-run", false, "print the CRI configs berth run would send, and do nothing")
 	fl.StringVar(&f.serve.DockerHost, "docker-host", f.serve.DockerHost, "Docker Engine endpoint of the in-process runtime")
 	fl.StringVar(&f.serve.RootDir, "root-dir", f.serve.RootDir, "state directory of the in-process runtime (shared with berth serve)")
 	fl.StringVar(&f.serve.PauseImage, "pod-infra-image", f.serve.PauseImage, "pause image of the in-process runtime")
 	fl.StringVar(&f.serve.CNIConfDir, "cni-conf-dir", f.serve.CNIConfDir, "CNI config directory of the in-process runtime")
 	fl.StringVar(&f.binDirs, "cni-bin-dir", f.binDirs, "colon-separated CNI plugin directories of the in-process runtime")
 	fl.StringVar(&f.serve.LogLevel, "log-level", f.serve.LogLevel, "log level: debug, info, warn, error")
-	return cmd
 }
 
 func readManifest(stdin io.Reader, name string) (*podfile.File, error) {
@@ -120,15 +134,8 @@ func runPod(ctx, base context.Context, out, errOut io.Writer, file *podfile.File
 	}
 	defer rt.close()
 
-	node := localNode()
 	p := newPrinter(out)
-	m, err := manager.New(manager.Options{
-		Runtime: rt.runtime, Images: rt.images,
-		PodLogsDir: f.podLogsDir, ContainerLogsDir: f.containerLogsDir, StateDir: f.stateDir,
-		ResolvConf: f.serve.ResolvConf, Node: node,
-		Events: p.event, Logs: p.logs(), PullProgress: p.progress,
-		Logger: log,
-	})
+	m, err := newManager(rt, f, p, log)
 	if err != nil {
 		return err
 	}
@@ -171,4 +178,15 @@ func writeStatus(path string, pod *corev1.Pod) error {
 		return fmt.Errorf("status file: %w", err)
 	}
 	return os.Rename(tmp, path)
+}
+
+// newManager is the runtime manager over rt with berth run's settings.
+func newManager(rt *runtimeConn, f runFlags, p *printer, log *slog.Logger) (*manager.Manager, error) {
+	return manager.New(manager.Options{
+		Runtime: rt.runtime, Images: rt.images,
+		PodLogsDir: f.podLogsDir, ContainerLogsDir: f.containerLogsDir, StateDir: f.stateDir,
+		ResolvConf: f.serve.ResolvConf, Node: localNode(),
+		Events: p.event, Logs: p.logs(), PullProgress: p.progress,
+		Logger: log,
+	})
 }

@@ -63,18 +63,8 @@ func (m *Manager) clearFinished(ctx context.Context, r *podRun) error {
 	if err != nil {
 		return err
 	}
-	if len(status.Sandboxes) == 0 && len(status.Containers) == 0 {
+	if len(status.Sandboxes) == 0 && len(status.Containers) == 0 || stillRunning(status) {
 		return nil
-	}
-	for _, sb := range status.Sandboxes {
-		if sb.GetState() == runtimeapi.PodSandboxState_SANDBOX_READY {
-			return nil
-		}
-	}
-	for _, c := range status.Containers {
-		if c.State == runtimeapi.ContainerState_CONTAINER_RUNNING {
-			return nil
-		}
 	}
 	m.event(podObject(r.pod), "Normal", "Removed", "Removed what an earlier run of this pod left when it ended")
 	if err := m.Remove(ctx, r.pod); err != nil {
@@ -83,4 +73,20 @@ func (m *Manager) clearFinished(ctx context.Context, r *podRun) error {
 	// Its logs go too, as the kubelet's do with a removed pod: the new
 	// run starts at restart count 0, not after the old run's log files.
 	return os.RemoveAll(filepath.Join(m.opts.PodLogsDir, podLogDirName(r.pod)))
+}
+
+// stillRunning: something of the pod still runs (a ready sandbox or a running
+// container).
+func stillRunning(status *podStatus) bool {
+	for _, sb := range status.Sandboxes {
+		if sb.GetState() == runtimeapi.PodSandboxState_SANDBOX_READY {
+			return true
+		}
+	}
+	for _, c := range status.Containers {
+		if c.State == runtimeapi.ContainerState_CONTAINER_RUNNING {
+			return true
+		}
+	}
+	return false
 }

@@ -61,3 +61,31 @@ func (m *Manager) runtimeName() string {
 	}
 	return m.runtime
 }
+
+// ErrPodRunning: Delete was asked to remove a pod that still runs.
+var ErrPodRunning = errors.New("pod is running")
+
+// Delete removes what runs of pod (a manifest, defaulted here as Run
+// defaults it) left: its containers and sandboxes, volumes and logs. A
+// pod whose berth run is live is refused; one that still runs without a
+// berth run (the run was killed) is refused unless force, which stops it
+// without grace.
+func (m *Manager) Delete(ctx context.Context, pod *corev1.Pod, force bool) error {
+	Default(pod)
+	unlock, err := m.lockPod(&podRun{pod: pod})
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	status, err := getPodStatus(ctx, m.opts.Runtime, pod)
+	if err != nil {
+		return err
+	}
+	if !force && stillRunning(status) {
+		return fmt.Errorf("%w: %s/%s has running containers or a ready sandbox (its berth run was killed); pass --force to stop it", ErrPodRunning, pod.Namespace, pod.Name)
+	}
+	if err := m.Remove(ctx, pod); err != nil {
+		return err
+	}
+	return os.RemoveAll(filepath.Join(m.opts.PodLogsDir, podLogDirName(pod)))
+}

@@ -2,6 +2,8 @@ package integration
 
 import (
 	"fmt"
+	"github.com/berth-project/berth/internal/cli"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"net"
 	"os"
 	"path/filepath"
@@ -291,4 +293,82 @@ spec:
 			t.Errorf("sandbox %s left after --rm", p.Id)
 		}
 	}
+}
+
+// TestRunThenRm: a pod run without --rm stays in the runtime after it
+// ends; berth rm of the same manifest removes it, its logs and volumes,
+// and is refused while a berth run runs the pod.
+func TestRunThenRm(t *testing.T) {
+	e := newEnv(t)
+	manifest := `apiVersion: v1
+kind: Pod
+metadata: {name: leftover, labels: {test: "{{TEST}}", io.berth.test: "true"}}
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 1
+  volumes: [{name: scratch, emptyDir: {}}]
+  containers:
+  - name: app
+    image: ` + busybox + `
+    command: [sh, -c, "echo done > /scratch/x; echo done"]
+    volumeMounts: [{name: scratch, mountPath: /scratch}]
+`
+	r := e.startRun(manifest)
+	if err := r.wait(time.Minute); err != nil {
+		t.Fatalf("berth run: %v", err)
+	}
+	if n := len(e.sandboxesNamed("leftover")); n != 1 {
+		t.Fatalf("%d sandboxes after the run, want the 1 it left", n)
+	}
+	rm := func() (string, error) {
+		var out, errOut syncBuffer
+		cmd := cli.NewRoot(&out, &errOut)
+		cmd.SetArgs([]string{"rm", filepath.Join(r.dir, "pod.yaml"), "--runtime-endpoint", "unix://" + e.socket,
+			"--pod-logs-dir", filepath.Join(r.dir, "pods"), "--state-dir", filepath.Join(r.dir, "state")})
+		err := cmd.Execute()
+		return out.String() + errOut.String(), err
+	}
+	if out, err := rm(); err != nil || !strings.Contains(out, "removed pod default/leftover") {
+		t.Fatalf("berth rm: %v\n%s", err, out)
+	}
+	if n := len(e.sandboxesNamed("leftover")); n != 0 {
+		t.Errorf("%d sandboxes after berth rm", n)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(r.dir, "pods")); len(ents) != 0 {
+		t.Errorf("pod log directories left: %v", ents)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(r.dir, "state", "pods")); len(ents) != 0 {
+		t.Errorf("pod state left: %v", ents)
+	}
+	if out, err := rm(); err != nil {
+		t.Errorf("a second berth rm: %v\n%s", err, out)
+	}
+
+	// While a run holds the pod, rm is refused.
+	busy := e.startRun(strings.Replace(manifest, `"echo done > /scratch/x; echo done"`, `"echo up; sleep 1000"`, 1))
+	busy.waitOutput("[app] up", time.Minute)
+	var out, errOut syncBuffer
+	cmd := cli.NewRoot(&out, &errOut)
+	cmd.SetArgs([]string{"rm", filepath.Join(busy.dir, "pod.yaml"), "--runtime-endpoint", "unix://" + e.socket,
+		"--pod-logs-dir", filepath.Join(busy.dir, "pods"), "--state-dir", filepath.Join(busy.dir, "state")})
+	if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), "being run by another berth run") {
+		t.Errorf("berth rm of a pod being run = %v, want a refusal", err)
+	}
+	busy.stop(time.Minute)
+}
+
+// sandboxesNamed lists the sandboxes of pods called name.
+func (e *env) sandboxesNamed(name string) []string {
+	e.t.Helper()
+	list, err := e.rt.ListPodSandbox(e.ctx(), &runtimeapi.ListPodSandboxRequest{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var ids []string
+	for _, p := range list.Items {
+		if p.Metadata.Name == name {
+			ids = append(ids, p.Id)
+		}
+	}
+	return ids
 }
