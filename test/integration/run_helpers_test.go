@@ -84,10 +84,16 @@ func (r *podRun) stop(timeout time.Duration) error {
 // waitOutput waits until berth run's output holds s.
 func (r *podRun) waitOutput(s string, timeout time.Duration) {
 	r.e.t.Helper()
+	r.waitOutputCount(s, 1, timeout)
+}
+
+// waitOutputCount waits until berth run's output holds s n times.
+func (r *podRun) waitOutputCount(s string, n int, timeout time.Duration) {
+	r.e.t.Helper()
 	deadline := time.Now().Add(timeout)
-	for !strings.Contains(r.out.String(), s) {
+	for strings.Count(r.out.String(), s) < n {
 		if time.Now().After(deadline) {
-			r.e.t.Fatalf("no %q in berth run's output after %v:\n%s", s, timeout, r.out.String())
+			r.e.t.Fatalf("%q not %d times in berth run's output after %v:\n%s", s, n, timeout, r.out.String())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

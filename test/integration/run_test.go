@@ -124,13 +124,7 @@ spec:
 	r.waitOutput("FailedPostStartHook", time.Minute)
 	r.waitOutput("Started container app", time.Minute)
 	// The restart after the kill: a second Started.
-	deadline := time.Now().Add(time.Minute)
-	for strings.Count(r.out.String(), "Started container app") < 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("app not restarted after the hook failed:\n%s", r.out.String())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	r.waitOutputCount("Started container app", 2, time.Minute)
 	if !strings.Contains(r.out.String(), "hook-out") {
 		t.Errorf("the hook's output is not in the event")
 	}
@@ -160,13 +154,7 @@ spec:
 `)
 	r.waitOutput("failed liveness probe, will be restarted", 90*time.Second)
 	r.waitOutput("Liveness probe failed", time.Second)
-	deadline := time.Now().Add(90 * time.Second)
-	for strings.Count(r.out.String(), "Started container app") < 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("app not restarted after the liveness failure:\n%s", r.out.String())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	r.waitOutputCount("Started container app", 2, 90*time.Second)
 	r.stop(time.Minute)
 	if st := containerStatusOf(r.status(), "app"); st.RestartCount < 1 {
 		t.Errorf("restart count %d, want ≥ 1", st.RestartCount)
